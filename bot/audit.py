@@ -1,0 +1,140 @@
+"""The audit trail: append-only JSON lines, each chained to the previous by a hash.
+
+It proves to the CNIL what happened to each request, and that nobody rewrote history: changing,
+removing or reordering a line breaks the chain, and the head file (last sequence number and hash,
+replaced atomically on every append) catches a truncated tail. With `audit.key` configured the
+chain is an HMAC, so someone who can edit the file cannot recompute it either.
+
+Events carry ids and states only (no names, no addresses): the trail outlives the data it
+describes, and erasure must not have to rewrite it.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import hmac
+import json
+import os
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterator
+
+GENESIS = "0" * 64
+AUDIT_FILE = "audit.jsonl"
+HEAD_FILE = "audit.head"
+
+
+def _canonical(event: dict[str, Any]) -> bytes:
+    return json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def chain_hash(event_without_hash: dict[str, Any], key: bytes | None) -> str:
+    body = _canonical(event_without_hash)
+    if key:
+        return hmac.new(key, body, hashlib.sha256).hexdigest()
+    return hashlib.sha256(body).hexdigest()
+
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    lines: int
+    broken_line: int | None = None  # 1-based line number of the first bad line
+    reason: str = ""
+
+
+class AuditLog(ABC):
+    """Where audit events go. The file log is the embedded default; a database log can replace it."""
+
+    @abstractmethod
+    def append(self, *, actor: str, action: str, at: datetime, case_id: str = "", case_ref: str = "",
+               before: str = "", after: str = "", detail: dict[str, Any] | None = None) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def events(self, case_id: str | None = None) -> Iterator[dict[str, Any]]: ...
+
+    @abstractmethod
+    def verify(self) -> VerifyResult: ...
+
+
+class FileAuditLog(AuditLog):
+    """Hash-chained JSON lines in the data directory, safe across threads and processes."""
+
+    def __init__(self, data_dir: str | Path, key: bytes | None = None) -> None:
+        self.path = Path(data_dir) / AUDIT_FILE
+        self.head_path = Path(data_dir) / HEAD_FILE
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.key = key
+        self._lock = threading.Lock()
+
+    def _read_head(self) -> tuple[int, str]:
+        try:
+            head = json.loads(self.head_path.read_text())
+            return int(head["seq"]), str(head["hash"])
+        except FileNotFoundError:
+            return 0, GENESIS
+
+    def _write_head(self, seq: int, digest: str) -> None:
+        tmp = self.head_path.with_name(f"{HEAD_FILE}.tmp-{os.getpid()}")
+        tmp.write_text(json.dumps({"seq": seq, "hash": digest}))
+        os.replace(tmp, self.head_path)
+
+    def append(self, *, actor: str, action: str, at: datetime, case_id: str = "", case_ref: str = "",
+               before: str = "", after: str = "", detail: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self._lock, open(self.path, "a+b") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                seq, prev = self._read_head()
+                event = {
+                    "seq": seq + 1, "at": at.isoformat(), "actor": actor, "action": action,
+                    "case": case_id, "ref": case_ref, "before": before, "after": after,
+                    "detail": detail or {}, "prev": prev,
+                }
+                event["hash"] = chain_hash(event, self.key)
+                fh.write(_canonical(event) + b"\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+                self._write_head(event["seq"], event["hash"])
+                return event
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+    def events(self, case_id: str | None = None) -> Iterator[dict[str, Any]]:
+        if not self.path.exists():
+            return
+        with open(self.path, encoding="utf-8") as fh:
+            for line in fh:
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                if case_id is None or event.get("case") == case_id:
+                    yield event
+
+    def verify(self) -> VerifyResult:
+        prev, expected_seq, lineno = GENESIS, 1, 0
+        if self.path.exists():
+            with open(self.path, encoding="utf-8") as fh:
+                for lineno, line in enumerate(fh, start=1):
+                    try:
+                        event = json.loads(line)
+                        claimed = event.pop("hash")
+                    except (ValueError, KeyError, AttributeError):
+                        return VerifyResult(False, lineno, lineno, "not a valid audit event")
+                    if event.get("seq") != expected_seq:
+                        return VerifyResult(False, lineno, lineno,
+                                            f"sequence {event.get('seq')} where {expected_seq} was expected "
+                                            "(a line was removed, added or moved)")
+                    if event.get("prev") != prev:
+                        return VerifyResult(False, lineno, lineno, "does not follow the previous line")
+                    if not hmac.compare_digest(chain_hash(event, self.key), str(claimed)):
+                        return VerifyResult(False, lineno, lineno, "content changed after it was written")
+                    prev, expected_seq = claimed, expected_seq + 1
+        head_seq, head_hash = self._read_head()
+        if head_seq != expected_seq - 1 or head_hash != prev:
+            return VerifyResult(False, lineno, lineno + 1 if head_seq > lineno else lineno,
+                                f"the trail ends at line {lineno} but its head says {head_seq} "
+                                "(lines were removed from the end)")
+        return VerifyResult(True, lineno)

@@ -1,0 +1,1 @@
+"""Writing what leaves dsarbot: CSV cells, file names, archives."""

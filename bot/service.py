@@ -1,0 +1,111 @@
+"""The service container: builds the core from the configuration and lets integrations plug in.
+
+Each integration module under `integrations/` exposes `setup(service)`; it reads its own config
+section, and when enabled registers what it brings: outbox handlers, case planners, Flask
+blueprints and scheduled jobs. Adding a system is one module plus one line in INTEGRATIONS.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+from bot.audit import AuditLog, FileAuditLog
+from bot.cases import CaseBook
+from bot.config import Config, jurisdiction_of
+from bot.models import utcnow
+from bot.outbox import Outbox
+from bot.store import Store, open_store
+
+log = logging.getLogger(__name__)
+
+#: Integration modules, set up in this order. Each has `setup(service: Service) -> None`.
+INTEGRATIONS: list[str] = []
+
+
+@dataclass
+class Job:
+    """A recurring job for the scheduler (bot.scheduler)."""
+
+    id: str
+    func: Callable[[], Any]
+    seconds: float
+
+
+@dataclass
+class Service:
+    config: Config
+    store: Store
+    audit: AuditLog
+    cases: CaseBook
+    outbox: Outbox
+    now: Callable[[], datetime]
+    blueprints: list[Any] = field(default_factory=list)
+    jobs: list[Job] = field(default_factory=list)
+    components: dict[str, Any] = field(default_factory=dict)  # named parts: "mailer", "helpdesk", ...
+    startup_checks: list[Callable[[], str | None]] = field(default_factory=list)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.config.data_path
+
+    def component(self, name: str) -> Any:
+        return self.components.get(name)
+
+    def add_job(self, job_id: str, func: Callable[[], Any], seconds: float) -> None:
+        self.jobs.append(Job(job_id, func, seconds))
+
+    def run_startup_checks(self) -> list[str]:
+        """Each check returns None when fine, or a sentence saying what is wrong and how to fix it."""
+        problems = []
+        for check in self.startup_checks:
+            try:
+                problem = check()
+            except Exception as exc:  # noqa: BLE001 - a check must never stop the service
+                problem = f"{getattr(check, '__qualname__', check)} raised {type(exc).__name__}: {exc}"
+            if problem:
+                log.warning("startup check: %s", problem)
+                problems.append(problem)
+        return problems
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def secret_key(config: Config) -> str:
+    """The configured secret, or one generated once into the data dir (mode 600)."""
+    if config.service.secret_key:
+        return config.service.secret_key
+    path = config.data_path / "secret.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def build_service(config: Config, now: Callable[[], datetime] = utcnow,
+                  integrations: list[str] | None = None) -> Service:
+    """Build the core, then let each integration plug itself in."""
+    config.data_path.mkdir(parents=True, exist_ok=True)
+    store = open_store(config.store.url, config.data_path)
+    audit = FileAuditLog(config.data_path, key=config.audit.key.encode() or None)
+    cases = CaseBook(store, audit, now, jurisdiction_of(config))
+    outbox = Outbox(store, now)
+    service = Service(config=config, store=store, audit=audit, cases=cases, outbox=outbox, now=now)
+
+    def flag_failed_effect(effect: dict[str, Any]) -> None:
+        if effect.get("case_id"):
+            cases.flag(effect["case_id"], f"effect_failed:{effect['kind']}",
+                       f"{effect['kind']} failed after {effect['attempts']} attempts: {effect['last_error'][:200]}")
+
+    outbox.on_failure = flag_failed_effect
+    cases.flush_pending_audit()
+    service.add_job("outbox", lambda: outbox.run_due(), seconds=2)
+    for name in INTEGRATIONS if integrations is None else integrations:
+        importlib.import_module(name).setup(service)
+    return service
