@@ -1,0 +1,199 @@
+"""One interface per kind of integration: channel, helpdesk, notifier, mailer, data source.
+
+Each outside system is one module under `integrations/` implementing one of these, plus a
+`setup(service)` function that reads its config section and plugs it into the service.
+Connection failures map to three outcomes (STYLE.md): AuthFailed (a human must fix credentials),
+NotReady (retry with backoff), Misconfigured (stop and say why).
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from bot.models import Case, Message
+
+
+class IntegrationError(Exception):
+    """Base of the three outcomes of talking to an outside system."""
+
+
+class AuthFailed(IntegrationError):
+    """Credentials were refused: a human must fix them; retrying will not help."""
+
+
+class NotReady(IntegrationError):
+    """Down, timing out or rate limited: retry later (after `retry_after` seconds when known)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Misconfigured(IntegrationError):
+    """The configuration cannot work (missing URL, unknown field): stop and say why."""
+
+
+class WebhookRejected(Exception):
+    """A webhook failed verification (signature, secret, timestamp, replay). Answer 401, parse nothing."""
+
+
+# --- channels ----------------------------------------------------------------------------------
+class Channel(ABC):
+    """Where requests come in (mailbox, helpdesk webhooks, web form). Produces Messages."""
+
+    name: str
+
+    @abstractmethod
+    def fetch(self) -> Iterable[Message]:
+        """New messages since last time. Acknowledge each only after `ack` (after its case is stored)."""
+
+    def ack(self, message: Message) -> None:
+        """The message's case (or its non-request record) is committed: mark it done at the source."""
+
+
+# --- helpdesks ---------------------------------------------------------------------------------
+@dataclass
+class TicketRef:
+    system: str
+    id: str
+    url: str = ""
+
+
+@dataclass
+class HelpdeskEvent:
+    """What a verified helpdesk webhook says, in dsarbot's words."""
+
+    kind: str  # "ticket_created" | "ticket_updated" | "ticket_closed" | "ticket_reopened" | "ticket_merged" | "comment_added"
+    ticket_id: str
+    message: Message | None = None  # for new tickets and customer comments: to classify like an email
+    status: str = ""
+    merged_into: str = ""
+    invocation_id: str = ""  # for deduplication of retried deliveries
+
+
+class Helpdesk(ABC):
+    """A ticketing system agents work in. Every case has exactly one ticket there."""
+
+    name: str
+
+    @abstractmethod
+    def open_ticket(self, case: Case, idempotency_key: str) -> TicketRef: ...
+
+    @abstractmethod
+    def update_fields(self, case: Case) -> None:
+        """Mirror reference, rights, dates and state into the ticket's custom fields."""
+
+    @abstractmethod
+    def add_note(self, case: Case, text: str, attachments: list[Path] | None = None,
+                 idempotency_key: str = "") -> None:
+        """Internal note (never visible to the requester)."""
+
+    @abstractmethod
+    def public_reply(self, case: Case, text: str, idempotency_key: str = "") -> None: ...
+
+    @abstractmethod
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> None:
+        """Raise WebhookRejected unless the request provably comes from the helpdesk. Before parsing."""
+
+    @abstractmethod
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> HelpdeskEvent: ...
+
+    def check_credentials(self) -> str | None:
+        """A cheap authenticated request at start; None when fine, else what is wrong."""
+        return None
+
+
+# --- notifier ----------------------------------------------------------------------------------
+class Notifier(ABC):
+    """Where agents are told things and can decide (Slack)."""
+
+    name: str
+
+    @abstractmethod
+    def case_opened(self, case: Case) -> dict[str, str]:
+        """Post about a new case; returns the thread handle to keep on the case."""
+
+    @abstractmethod
+    def case_update(self, case: Case, text: str) -> None: ...
+
+    @abstractmethod
+    def reminder(self, case: Case, kind: str, escalate: bool = False) -> None: ...
+
+    @abstractmethod
+    def request_approval(self, case: Case) -> None: ...
+
+
+# --- mailer ------------------------------------------------------------------------------------
+@dataclass
+class OutgoingMail:
+    to: str
+    subject: str
+    text: str
+    html: str = ""
+    in_reply_to: str = ""
+    references: list[str] = field(default_factory=list)
+    attachments: list[tuple[str, str, bytes]] = field(default_factory=list)  # (filename, content type, data)
+    headers: dict[str, str] = field(default_factory=dict)
+    message_id: str = ""  # set it from the outbox key so a retry sends the same Message-ID
+
+
+class Mailer(ABC):
+    @abstractmethod
+    def send(self, mail: OutgoingMail) -> str:
+        """Send; returns the Message-ID. Our mail is always marked Auto-Submitted (RFC 3834)."""
+
+
+# --- data sources ------------------------------------------------------------------------------
+@dataclass
+class SubjectQuery:
+    """Who to look for. Only verified identifiers: never a name or a phone on its own."""
+
+    emails: list[str]
+    identifiers: dict[str, list[str]] = field(default_factory=dict)  # e.g. {"customer_id": ["42"]}
+    case_id: str = ""
+
+
+@dataclass
+class Record:
+    """One record found about the subject, with where it came from (provenance)."""
+
+    source: str  # configured source name, e.g. "shop_db"
+    system: str  # product name shown to the requester, e.g. "PrestaShop", "Stripe"
+    entity: str  # table or endpoint, e.g. "ps_customer", "customers"
+    record_id: str
+    fields: dict[str, Any]
+    fetched_at: str
+    category: str = ""  # filled from the register when the source does not know
+    matched_on: list[str] = field(default_factory=list)  # e.g. ["email"], ["customer_id via ps_customer"]
+
+    def to_doc(self) -> dict[str, Any]:
+        return {"source": self.source, "system": self.system, "entity": self.entity, "record_id": self.record_id,
+                "fields": self.fields, "fetched_at": self.fetched_at, "category": self.category,
+                "matched_on": self.matched_on}
+
+
+@dataclass
+class SourceResult:
+    source: str
+    records: list[Record]
+    discovered: dict[str, list[str]] = field(default_factory=dict)  # identifiers learnt, for later steps
+    error: str = ""  # empty when the source answered fully
+
+
+class Source(ABC):
+    """A connected system that can find (and for erasure, delete or anonymise) a subject's records."""
+
+    name: str
+    system: str
+
+    @abstractmethod
+    def find(self, query: SubjectQuery) -> SourceResult: ...
+
+    def erase(self, query: SubjectQuery) -> SourceResult:
+        raise NotImplementedError(f"{self.system} cannot erase yet")
+
+    def check(self) -> str | None:
+        """A cheap test request at start; None when fine, else what is wrong (auth, network, config)."""
+        return None
