@@ -158,6 +158,17 @@ class CaseBook:
             if action in ("approve", "deliver") and case.frozen:
                 raise IllegalTransition(case.ref, case.state, action,
                                         "the case is frozen after a 'this wasn't me' report")
+            if action == "approve":
+                shown = (detail or {}).get("draft_hash")
+                if not shown or shown != case.draft.get("hash"):
+                    raise IllegalTransition(case.ref, case.state, action,
+                                            "the draft changed since it was shown: review the new draft")
+                if any(f.code == "changes_requested" for f in case.open_flags):
+                    raise IllegalTransition(case.ref, case.state, action, "changes were requested on this draft")
+            if action == "deliver" and case.approval.get("draft_hash") != case.draft.get("hash"):
+                raise IllegalTransition(case.ref, case.state, action, "what would be sent is not what was approved")
+            if action in ("approve", "deliver") and not case.verification.get("verified"):
+                raise IllegalTransition(case.ref, case.state, action, "the requester's identity is not verified")
             if action == "clarified" and case.verification.get("verified"):
                 return State.VERIFIED
             return target
@@ -181,6 +192,10 @@ class CaseBook:
             after = check(case)
             if mutate:
                 mutate(case)
+            if action == "approve":
+                case.approval = {"by": actor, "at": self.now().isoformat(), "draft_hash": case.draft["hash"]}
+            elif action == "revoke_approval":
+                case.approval = {}
             case.state = after
             now = self.now()
             case.updated_at = now

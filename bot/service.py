@@ -24,7 +24,9 @@ from bot.store import Store, open_store
 log = logging.getLogger(__name__)
 
 #: Integration modules, set up in this order. Each has `setup(service: Service) -> None`.
-INTEGRATIONS: list[str] = []
+INTEGRATIONS: list[str] = [
+    "bot.pipeline",
+]
 
 
 @dataclass
