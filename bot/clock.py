@@ -48,12 +48,13 @@ def _holiday_calendar(country: str, subdivision: str | None) -> holidays.Holiday
     if subdivision:
         alias = SUBDIVISION_ALIASES.get((country, subdivision.upper()))
         subdiv = alias[0] if alias else subdivision
-    try:
-        return holidays.country_holidays(country, subdiv=subdiv)
-    except NotImplementedError as exc:
-        raise UnknownCalendar(f"no public-holiday calendar for country {country!r}") from exc
-    except (ValueError, KeyError) as exc:  # holidays raises NotImplementedError/ValueError by version
-        raise UnknownCalendar(f"country {country!r} has no subdivision {subdivision!r}") from exc
+    supported = holidays.list_supported_countries()
+    if country not in supported:
+        raise UnknownCalendar(f"no public-holiday calendar for country {country!r}")
+    if subdiv and subdiv not in supported[country]:
+        known = ", ".join(supported[country]) or "none"
+        raise UnknownCalendar(f"country {country!r} has no subdivision {subdivision!r} (known: {known})")
+    return holidays.country_holidays(country, subdiv=subdiv)
 
 
 def validate_jurisdiction(jurisdiction: Jurisdiction) -> None:
