@@ -20,7 +20,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 GENESIS = "0" * 64
 AUDIT_FILE = "audit.jsonl"
@@ -88,12 +88,8 @@ class FileAuditLog(AuditLog):
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
             try:
                 seq, prev = self._read_head()
-                event = {
-                    "seq": seq + 1, "at": at.isoformat(), "actor": actor, "action": action,
-                    "case": case_id, "ref": case_ref, "before": before, "after": after,
-                    "detail": detail or {}, "prev": prev,
-                }
-                event["hash"] = chain_hash(event, self.key)
+                event = new_event(seq + 1, prev, self.key, actor=actor, action=action, at=at, case_id=case_id,
+                                  case_ref=case_ref, before=before, after=after, detail=detail)
                 fh.write(_canonical(event) + b"\n")
                 fh.flush()
                 os.fsync(fh.fileno())
@@ -114,27 +110,84 @@ class FileAuditLog(AuditLog):
                     yield event
 
     def verify(self) -> VerifyResult:
-        prev, expected_seq, lineno = GENESIS, 1, 0
+        lines: Iterator[str] = iter(())
         if self.path.exists():
-            with open(self.path, encoding="utf-8") as fh:
-                for lineno, line in enumerate(fh, start=1):
-                    try:
-                        event = json.loads(line)
-                        claimed = event.pop("hash")
-                    except (ValueError, KeyError, AttributeError):
-                        return VerifyResult(False, lineno, lineno, "not a valid audit event")
-                    if event.get("seq") != expected_seq:
-                        return VerifyResult(False, lineno, lineno,
-                                            f"sequence {event.get('seq')} where {expected_seq} was expected "
-                                            "(a line was removed, added or moved)")
-                    if event.get("prev") != prev:
-                        return VerifyResult(False, lineno, lineno, "does not follow the previous line")
-                    if not hmac.compare_digest(chain_hash(event, self.key), str(claimed)):
-                        return VerifyResult(False, lineno, lineno, "content changed after it was written")
-                    prev, expected_seq = claimed, expected_seq + 1
-        head_seq, head_hash = self._read_head()
-        if head_seq != expected_seq - 1 or head_hash != prev:
-            return VerifyResult(False, lineno, lineno + 1 if head_seq > lineno else lineno,
-                                f"the trail ends at line {lineno} but its head says {head_seq} "
-                                "(lines were removed from the end)")
-        return VerifyResult(True, lineno)
+            lines = open(self.path, encoding="utf-8")
+        try:
+            return verify_chain(lines, self._read_head(), self.key)
+        finally:
+            getattr(lines, "close", lambda: None)()
+
+
+def verify_chain(lines: Iterable[str], head: tuple[int, str], key: bytes | None) -> VerifyResult:
+    """Check events given as JSON texts in trail order against each other and against the head."""
+    prev, expected_seq, lineno = GENESIS, 1, 0
+    for lineno, line in enumerate(lines, start=1):
+        try:
+            event = json.loads(line)
+            claimed = event.pop("hash")
+        except (ValueError, KeyError, AttributeError, TypeError):
+            return VerifyResult(False, lineno, lineno, "not a valid audit event")
+        if event.get("seq") != expected_seq:
+            return VerifyResult(False, lineno, lineno, f"sequence {event.get('seq')} where {expected_seq} was "
+                                                       "expected (a line was removed, added or moved)")
+        if event.get("prev") != prev:
+            return VerifyResult(False, lineno, lineno, "does not follow the previous line")
+        if not hmac.compare_digest(chain_hash(event, key), str(claimed)):
+            return VerifyResult(False, lineno, lineno, "content changed after it was written")
+        prev, expected_seq = claimed, expected_seq + 1
+    head_seq, head_hash = head
+    if head_seq != expected_seq - 1 or head_hash != prev:
+        return VerifyResult(False, lineno, lineno + 1 if head_seq > lineno else lineno,
+                            f"the trail ends at line {lineno} but its head says {head_seq} "
+                            "(lines were removed from the end)")
+    return VerifyResult(True, lineno)
+
+
+def new_event(seq: int, prev: str, key: bytes | None, *, actor: str, action: str, at: datetime, case_id: str,
+              case_ref: str, before: str, after: str, detail: dict[str, Any] | None) -> dict[str, Any]:
+    event = {"seq": seq, "at": at.isoformat(), "actor": actor, "action": action, "case": case_id, "ref": case_ref,
+             "before": before, "after": after, "detail": detail or {}, "prev": prev}
+    event["hash"] = chain_hash(event, key)
+    return event
+
+
+class PostgresAuditLog(AuditLog):
+    """The trail in PostgreSQL, for several instances: an advisory lock keeps the chain linear."""
+
+    def __init__(self, store: Any, key: bytes | None = None) -> None:
+        self.store = store  # a bot.store.postgres_store.PostgresStore: its pool and transactions
+        self.key = key
+
+    def append(self, *, actor: str, action: str, at: datetime, case_id: str = "", case_ref: str = "",
+               before: str = "", after: str = "", detail: dict[str, Any] | None = None) -> dict[str, Any]:
+        from psycopg.types.json import Jsonb
+
+        from bot.store.postgres_store import AUDIT_LOCK
+
+        with self.store.pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK,))
+            head = conn.execute("SELECT doc FROM dsarbot_documents WHERE collection = 'kv' AND key = 'audit_head'")\
+                .fetchone()
+            seq, prev = (head[0]["seq"], head[0]["hash"]) if head else (0, GENESIS)
+            event = new_event(seq + 1, prev, self.key, actor=actor, action=action, at=at, case_id=case_id,
+                              case_ref=case_ref, before=before, after=after, detail=detail)
+            conn.execute("INSERT INTO dsarbot_audit (seq, event) VALUES (%s, %s)", (event["seq"], Jsonb(event)))
+            conn.execute("INSERT INTO dsarbot_documents (collection, key, doc) VALUES ('kv', 'audit_head', %s) "
+                         "ON CONFLICT (collection, key) DO UPDATE SET doc = EXCLUDED.doc",
+                         (Jsonb({"seq": event["seq"], "hash": event["hash"]}),))
+            return event
+
+    def _rows(self) -> Iterator[dict[str, Any]]:
+        with self.store.pool.connection() as conn:
+            for (event,) in conn.execute("SELECT event FROM dsarbot_audit ORDER BY seq"):
+                yield event
+
+    def events(self, case_id: str | None = None) -> Iterator[dict[str, Any]]:
+        for event in self._rows():
+            if case_id is None or event.get("case") == case_id:
+                yield event
+
+    def verify(self) -> VerifyResult:
+        head = self.store.get("kv", "audit_head") or {"seq": 0, "hash": GENESIS}
+        return verify_chain((json.dumps(e) for e in self._rows()), (head["seq"], head["hash"]), self.key)

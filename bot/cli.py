@@ -14,7 +14,9 @@ from bot.config import ConfigError, load_config
 
 #: Sub-commands added by other modules: name -> (configure parser, run). Kept as import paths so
 #: that `dsarbot deadline` does not import Flask or the integrations.
-EXTRA_COMMANDS: dict[str, str] = {}
+EXTRA_COMMANDS: dict[str, str] = {
+    "store": "bot.store.migrate",
+}
 
 
 def _configure_logging(level: str) -> None:
@@ -46,10 +48,12 @@ def _load(args: argparse.Namespace):
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from bot.audit import FileAuditLog
+    from bot.service import open_audit
+    from bot.store import open_store
 
     config = _load(args)
-    audit = FileAuditLog(config.data_path, key=config.audit.key.encode() or None)
+    store = open_store(config.store.url, config.data_path)
+    audit = open_audit(config, store)
     if args.audit_command == "verify":
         result = audit.verify()
         if result.ok:
@@ -60,9 +64,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from bot.config import jurisdiction_of
     from bot.models import Case
     from bot.request_register import to_csv
-    from bot.store import open_store
 
-    store = open_store(config.store.url, config.data_path)
     cases = [Case.from_doc(d) for d in store.find("cases")]
     text = to_csv(cases, jurisdiction_of(config))
     if args.out:

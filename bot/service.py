@@ -90,12 +90,22 @@ def secret_key(config: Config) -> str:
     return path.read_text().strip()
 
 
+def open_audit(config: Config, store: Store) -> AuditLog:
+    """The audit trail beside the store: a file with the embedded store, a table with PostgreSQL."""
+    key = config.audit.key.encode() or None
+    if config.store.url.startswith(("postgresql:", "postgres:")):
+        from bot.audit import PostgresAuditLog
+
+        return PostgresAuditLog(store, key=key)
+    return FileAuditLog(config.data_path, key=key)
+
+
 def build_service(config: Config, now: Callable[[], datetime] = utcnow,
                   integrations: list[str] | None = None) -> Service:
     """Build the core, then let each integration plug itself in."""
     config.data_path.mkdir(parents=True, exist_ok=True)
     store = open_store(config.store.url, config.data_path)
-    audit = FileAuditLog(config.data_path, key=config.audit.key.encode() or None)
+    audit = open_audit(config, store)
     cases = CaseBook(store, audit, now, jurisdiction_of(config))
     outbox = Outbox(store, now)
     service = Service(config=config, store=store, audit=audit, cases=cases, outbox=outbox, now=now)

@@ -68,6 +68,10 @@ class Store(ABC):
         Two workers never get the same document while its lease runs; an expired lease (a crashed
         worker) makes it claimable again, which gives at-least-once execution."""
 
+    @abstractmethod
+    def collections(self) -> list[str]:
+        """Names of the collections that hold documents (for copying a store)."""
+
     def count(self, collection: str) -> int:
         return len(self.keys(collection))
 

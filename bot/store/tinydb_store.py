@@ -259,6 +259,10 @@ class TinyDBStore(Store):
         with self.transaction():
             return [str(d.doc_id) for d in self._table(collection).all()]
 
+    def collections(self) -> list[str]:
+        with self.transaction():
+            return sorted(self._db.tables())
+
     def count(self, collection: str) -> int:
         with self.transaction():
             return len(self._table(collection))

@@ -1,0 +1,172 @@
+"""The PostgreSQL store, for several instances on one database (selected by `store.url`).
+
+Same interface as the embedded store. Documents live in one table as JSONB; the fields work is
+claimed on (`status`, `due_at`) are generated columns with an index, and claiming uses
+`SELECT ... FOR UPDATE SKIP LOCKED` so two instances never take the same effect while its lease
+runs. Read-modify-write takes a transaction-scoped advisory lock on the key, which also covers
+keys that do not exist yet. Schema changes are numbered migrations applied once, under a lock.
+"""
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import psycopg
+from psycopg import Connection
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from bot.store.base import Doc, Store, StoreError, Updater
+
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE IF NOT EXISTS dsarbot_documents (
+        collection text NOT NULL,
+        key text NOT NULL,
+        doc jsonb NOT NULL,
+        status text GENERATED ALWAYS AS (doc->>'status') STORED,
+        due_at text GENERATED ALWAYS AS (doc->>'due_at') STORED,
+        PRIMARY KEY (collection, key)
+    );
+    CREATE INDEX IF NOT EXISTS dsarbot_documents_work ON dsarbot_documents (collection, status, due_at);
+    CREATE INDEX IF NOT EXISTS dsarbot_documents_doc ON dsarbot_documents USING gin (doc jsonb_path_ops);
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS dsarbot_audit (
+        seq bigint PRIMARY KEY,
+        event jsonb NOT NULL
+    );
+    """,
+]
+
+_MIGRATION_LOCK = 7_146_201  # advisory lock ids: arbitrary constants private to dsarbot
+AUDIT_LOCK = 7_146_202
+
+
+def migrate(conn: Connection) -> int:
+    """Apply missing migrations; returns the schema version. Safe to run from several instances."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        conn.execute("CREATE TABLE IF NOT EXISTS dsarbot_schema (version int NOT NULL)")
+        row = conn.execute("SELECT max(version) FROM dsarbot_schema").fetchone()
+        current = row[0] or 0
+        for version, sql in enumerate(MIGRATIONS, start=1):
+            if version > current:
+                conn.execute(sql)
+                conn.execute("INSERT INTO dsarbot_schema (version) VALUES (%s)", (version,))
+        return len(MIGRATIONS)
+
+
+class PostgresStore(Store):
+    """Store on PostgreSQL; thread-safe, and safe across processes and hosts."""
+
+    def __init__(self, url: str, pool_size: int = 8) -> None:
+        try:
+            with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:  # fail fast, then migrate
+                migrate(conn)
+            self.pool = ConnectionPool(url, min_size=1, max_size=pool_size, open=True,
+                                       kwargs={"autocommit": True}, timeout=30)
+        except Exception as exc:  # psycopg raises several kinds; say what and where
+            raise StoreError(f"cannot open the PostgreSQL store ({type(exc).__name__}: {exc}); "
+                             "check store.url / DSARBOT_STORE__URL") from exc
+        self._local = threading.local()
+
+    # --- connections and transactions ----------------------------------------------------------
+    @contextmanager
+    def _conn(self) -> Iterator[Connection]:
+        current = getattr(self._local, "conn", None)
+        if current is not None:
+            yield current
+            return
+        with self.pool.connection() as conn:
+            with conn.transaction():
+                self._local.conn = conn
+                try:
+                    yield conn
+                finally:
+                    self._local.conn = None
+
+    @contextmanager
+    def transaction(self) -> Iterator["PostgresStore"]:
+        with self._conn():
+            yield self
+
+    # --- the Store interface -------------------------------------------------------------------
+    def get(self, collection: str, key: str) -> Doc | None:
+        with self._conn() as conn:
+            row = conn.execute("SELECT doc FROM dsarbot_documents WHERE collection = %s AND key = %s",
+                               (collection, key)).fetchone()
+            return row[0] if row else None
+
+    def put(self, collection: str, key: str, doc: Doc) -> None:
+        with self._conn() as conn:
+            conn.execute("INSERT INTO dsarbot_documents (collection, key, doc) VALUES (%s, %s, %s) "
+                         "ON CONFLICT (collection, key) DO UPDATE SET doc = EXCLUDED.doc",
+                         (collection, key, Jsonb(doc)))
+
+    def insert_new(self, collection: str, key: str, doc: Doc) -> bool:
+        with self._conn() as conn:
+            row = conn.execute("INSERT INTO dsarbot_documents (collection, key, doc) VALUES (%s, %s, %s) "
+                               "ON CONFLICT (collection, key) DO NOTHING RETURNING 1",
+                               (collection, key, Jsonb(doc))).fetchone()
+            return row is not None
+
+    def delete(self, collection: str, key: str) -> None:
+        with self._conn() as conn:
+            conn.execute("DELETE FROM dsarbot_documents WHERE collection = %s AND key = %s", (collection, key))
+
+    def update(self, collection: str, key: str, fn: Updater) -> Doc | None:
+        with self._conn() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{collection}\x1f{key}",))
+            new = fn(self.get(collection, key))
+            if new is None:
+                self.delete(collection, key)
+            else:
+                self.put(collection, key, new)
+            return new
+
+    def find(self, collection: str, where: dict[str, Any] | None = None) -> list[Doc]:
+        with self._conn() as conn:
+            if where:
+                rows = conn.execute("SELECT doc FROM dsarbot_documents WHERE collection = %s AND doc @> %s "
+                                    "ORDER BY key", (collection, Jsonb(where))).fetchall()
+                # containment is wider than equality for lists and objects: keep exact matches only
+                return [r[0] for r in rows if all(r[0].get(k) == v for k, v in where.items())]
+            rows = conn.execute("SELECT doc FROM dsarbot_documents WHERE collection = %s ORDER BY key",
+                                (collection,)).fetchall()
+            return [r[0] for r in rows]
+
+    def keys(self, collection: str) -> list[str]:
+        with self._conn() as conn:
+            rows = conn.execute("SELECT key FROM dsarbot_documents WHERE collection = %s ORDER BY key",
+                                (collection,)).fetchall()
+            return [r[0] for r in rows]
+
+    def collections(self) -> list[str]:
+        with self._conn() as conn:
+            return [r[0] for r in conn.execute("SELECT DISTINCT collection FROM dsarbot_documents ORDER BY 1")]
+
+    def count(self, collection: str) -> int:
+        with self._conn() as conn:
+            return conn.execute("SELECT count(*) FROM dsarbot_documents WHERE collection = %s",
+                                (collection,)).fetchone()[0]
+
+    def claim_due(self, collection: str, now_iso: str, worker: str, lease_until_iso: str, limit: int = 10) -> list[Doc]:
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT key, doc FROM dsarbot_documents WHERE collection = %s AND status = 'pending' "
+                "AND due_at <= %s AND (doc->>'lease_until' IS NULL OR doc->>'lease_until' < %s) "
+                "ORDER BY due_at, key LIMIT %s FOR UPDATE SKIP LOCKED",
+                (collection, now_iso, now_iso, limit)).fetchall()
+            claimed = []
+            for key, doc in rows:
+                doc = {**doc, "lease_until": lease_until_iso, "lease_worker": worker}
+                conn.execute("UPDATE dsarbot_documents SET doc = %s WHERE collection = %s AND key = %s",
+                             (Jsonb(doc), collection, key))
+                claimed.append(doc)
+            return claimed
+
+    def close(self) -> None:
+        self.pool.close()
+

@@ -1,0 +1,128 @@
+"""The same store contract on both backends, and what only PostgreSQL must add (several instances)."""
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from bot.store import Store, open_store
+from tests.servers.postgres import pg_url  # noqa: F401 - fixture
+
+T0 = datetime(2026, 11, 25, 10, tzinfo=timezone.utc)
+
+
+@pytest.fixture(params=["tinydb", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    url = "" if request.param == "tinydb" else request.getfixturevalue("pg_url")
+    s = open_store(url, tmp_path)
+    yield s
+    s.close()
+
+
+def test_contract(store: Store) -> None:
+    store.put("cases", "a", {"x": 1, "tags": ["a", "b"], "n": {"y": 1}})
+    store.put("cases", "b", {"x": 2, "tags": ["a"]})
+    assert store.get("cases", "a") == {"x": 1, "tags": ["a", "b"], "n": {"y": 1}}
+    assert store.get("cases", "nope") is None
+    assert store.find("cases", {"tags": ["a"]}) == [{"x": 2, "tags": ["a"]}]  # equality, not containment
+    assert store.insert_new("cases", "a", {}) is False and store.insert_new("cases", "c", {"x": 3})
+    assert store.update("cases", "c", lambda d: {**d, "x": 4}) == {"x": 4}
+    store.delete("cases", "c")
+    assert sorted(store.keys("cases")) == ["a", "b"] and store.count("cases") == 2
+    with pytest.raises(ZeroDivisionError):
+        with store.transaction():
+            store.put("cases", "ghost", {})
+            1 / 0
+    assert store.get("cases", "ghost") is None
+
+
+def test_concurrent_updates_lose_nothing(store: Store) -> None:
+    def bump(_: int) -> None:
+        store.update("kv", "counter", lambda d: {"n": (d or {"n": 0})["n"] + 1})
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(bump, range(200)))
+    assert store.get("kv", "counter") == {"n": 200}
+
+
+def test_claims_never_overlap(store: Store) -> None:
+    for i in range(60):
+        store.put("outbox", f"e{i:02}", {"status": "pending", "due_at": "2026-01-01"})
+
+    def claim(worker: int) -> list[str]:
+        got = []
+        while batch := store.claim_due("outbox", "2026-02-01", f"w{worker}", "2026-02-01T01", limit=3):
+            got += [d["lease_worker"] + ":" + str(d["due_at"]) for d in batch]
+        return got
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(claim, range(4)))
+    assert sum(len(r) for r in results) == 60
+
+
+def test_postgres_audit_chain_stays_linear_with_concurrent_writers(pg_url: str, tmp_path: Path) -> None:  # noqa: F811
+    from bot.audit import PostgresAuditLog
+
+    store = open_store(pg_url, tmp_path)
+    audit = PostgresAuditLog(store)
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(lambda i: audit.append(actor="system", action="open", at=T0, case_id=f"c{i}"), range(120)))
+    assert audit.verify().ok and audit.verify().lines == 120
+    with store.pool.connection() as conn:  # tamper: change one event
+        conn.execute("UPDATE dsarbot_audit SET event = jsonb_set(event, '{actor}', '\"agent:mallory\"') WHERE seq = 57")
+    result = audit.verify()
+    assert not result.ok and result.broken_line == 57
+    store.close()
+
+
+def test_postgres_url_errors_are_clear(tmp_path: Path) -> None:
+    from bot.store import StoreError
+
+    with pytest.raises(StoreError, match="DSARBOT_STORE__URL"):
+        open_store("postgresql://postgres@127.0.0.1:1/nope?connect_timeout=1", tmp_path)
+
+
+def test_service_runs_on_postgres(pg_url: str, tmp_path: Path) -> None:  # noqa: F811
+    from bot.config import load_config
+    from bot.models import Person
+    from bot.service import build_service
+
+    config = load_config(None, environ={}, overrides={"service": {"data_dir": str(tmp_path)}, "store": {"url": pg_url}})
+    service = build_service(config, now=lambda: T0)
+    case = service.cases.open(received_at=T0, rights=["access"], language="fr", channel="email",
+                              requester=Person(email="a@example.fr"))
+    service.cases.transition(case.id, "dismiss", "agent:ana")
+    assert [e["action"] for e in service.audit.events(case.id)] == ["open", "dismiss"]
+    assert service.audit.verify().ok
+    assert json.dumps(service.cases.get(case.id).to_doc())
+    service.close()
+
+
+def test_migrate_tinydb_to_postgres(pg_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    from bot.cli import main as cli_main
+    from bot.config import load_config
+    from bot.models import Person
+    from bot.service import build_service
+
+    config = load_config(None, environ={}, overrides={"service": {"data_dir": str(tmp_path)}})
+    service = build_service(config, now=lambda: T0)
+    refs = []
+    for i in range(5):
+        case = service.cases.open(received_at=T0, rights=["access"], language="fr", channel="email",
+                                  requester=Person(email=f"p{i}@example.fr"))
+        service.cases.transition(case.id, "request_identity", "system")
+        refs.append(case.ref)
+    service.close()
+    assert cli_main(["store", "migrate", "--to", pg_url, "--data-dir", str(tmp_path)]) == 0
+    counts = json.loads(capsys.readouterr().out)
+    assert counts["cases"] == 5 and counts["audit_events"] == 10
+    moved = build_service(load_config(None, environ={}, overrides={"service": {"data_dir": str(tmp_path)},
+                                                                   "store": {"url": pg_url}}), now=lambda: T0)
+    assert sorted(c.ref for c in moved.cases.all()) == sorted(refs)
+    assert moved.audit.verify().ok
+    moved.close()
+    assert cli_main(["store", "migrate", "--to", pg_url, "--data-dir", str(tmp_path)]) == 1  # never twice
