@@ -22,9 +22,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from tinydb import Query, TinyDB
+from tinydb import TinyDB
 from tinydb.storages import Storage
-from tinydb.table import Document, Table
+from tinydb.table import Table
 
 from bot.store.base import Doc, Store, StoreError, Updater
 
@@ -210,80 +210,84 @@ class TinyDBStore(Store):
                 finally:
                     self._depth = 0
 
-    def _table(self, collection: str) -> Table:
-        return self._db.table(collection, cache_size=0)
+    def _raw(self, collection: str, write: bool = False) -> dict[str, Any]:
+        """The collection as TinyDB keeps it in the file ({key: doc}); O(1) keyed access.
+
+        TinyDB's Table API rebuilds the whole table dict on every write (O(n) per operation);
+        inside our transactions we work on the storage's data directly and write the file once.
+        """
+        data = self._storage.read()
+        if write:
+            self._storage.write(data)  # marks the transaction dirty
+            return data.setdefault(collection, {})
+        return data.get(collection, {})
 
     # --- the Store interface ------------------------------------------------------------------
     def get(self, collection: str, key: str) -> Doc | None:
         with self.transaction():
-            doc = self._table(collection).get(doc_id=key)
-            return copy.deepcopy(dict(doc)) if doc is not None else None
+            doc = self._raw(collection).get(key)
+            return copy.deepcopy(doc) if doc is not None else None
 
     def put(self, collection: str, key: str, doc: Doc) -> None:
         with self.transaction():
-            self._table(collection).upsert(Document(copy.deepcopy(doc), doc_id=key))
+            self._raw(collection, write=True)[key] = copy.deepcopy(doc)
 
     def insert_new(self, collection: str, key: str, doc: Doc) -> bool:
         with self.transaction():
-            table = self._table(collection)
-            if table.contains(doc_id=key):
+            if key in self._raw(collection):
                 return False
-            table.upsert(Document(copy.deepcopy(doc), doc_id=key))
+            self._raw(collection, write=True)[key] = copy.deepcopy(doc)
             return True
 
     def delete(self, collection: str, key: str) -> None:
         with self.transaction():
-            table = self._table(collection)
-            if table.contains(doc_id=key):
-                table.remove(doc_ids=[key])
+            if key in self._raw(collection):
+                del self._raw(collection, write=True)[key]
 
     def update(self, collection: str, key: str, fn: Updater) -> Doc | None:
         with self.transaction():
-            table = self._table(collection)
-            current = table.get(doc_id=key)
-            new = fn(copy.deepcopy(dict(current)) if current is not None else None)
+            current = self._raw(collection).get(key)
+            new = fn(copy.deepcopy(current) if current is not None else None)
             if new is None:
                 if current is not None:
-                    table.remove(doc_ids=[key])
+                    del self._raw(collection, write=True)[key]
                 return None
-            table.upsert(Document(copy.deepcopy(new), doc_id=key))
+            self._raw(collection, write=True)[key] = copy.deepcopy(new)
             return new
 
     def find(self, collection: str, where: dict[str, Any] | None = None) -> list[Doc]:
         with self.transaction():
-            table = self._table(collection)
-            docs = table.search(Query().fragment(where)) if where else table.all()
-            return [copy.deepcopy(dict(d)) for d in docs]
+            docs = self._raw(collection).values()
+            if where:
+                items = where.items()
+                docs = [d for d in docs if all(d.get(k) == v for k, v in items)]
+            return [copy.deepcopy(d) for d in docs]
 
     def keys(self, collection: str) -> list[str]:
         with self.transaction():
-            return [str(d.doc_id) for d in self._table(collection).all()]
+            return list(self._raw(collection))
 
     def collections(self) -> list[str]:
         with self.transaction():
-            return sorted(self._db.tables())
+            return sorted(name for name, docs in (self._storage.read() or {}).items() if docs)
 
     def count(self, collection: str) -> int:
         with self.transaction():
-            return len(self._table(collection))
+            return len(self._raw(collection))
 
     def claim_due(self, collection: str, now_iso: str, worker: str, lease_until_iso: str, limit: int = 10) -> list[Doc]:
         with self.transaction():
-            table = self._table(collection)
-
-            def claimable(doc: dict[str, Any]) -> bool:
-                return (doc.get("status") == "pending" and doc.get("due_at", "") <= now_iso
-                        and (not doc.get("lease_until") or doc["lease_until"] < now_iso))
-
-            due = sorted((d for d in table.all() if claimable(d)),
-                         key=lambda d: (d.get("due_at", ""), str(d.doc_id)))[:limit]
-            claimed = []
-            for doc in due:
-                new = copy.deepcopy(dict(doc))
-                new["lease_until"], new["lease_worker"] = lease_until_iso, worker
-                table.upsert(Document(new, doc_id=doc.doc_id))
-                claimed.append(copy.deepcopy(new))
-            return claimed
+            raw = self._raw(collection)
+            due = sorted((key for key, d in raw.items()
+                          if d.get("status") == "pending" and d.get("due_at", "") <= now_iso
+                          and (not d.get("lease_until") or d["lease_until"] < now_iso)),
+                         key=lambda k: (raw[k].get("due_at", ""), k))[:limit]
+            if not due:
+                return []
+            raw = self._raw(collection, write=True)
+            for key in due:
+                raw[key] = {**raw[key], "lease_until": lease_until_iso, "lease_worker": worker}
+            return [copy.deepcopy(raw[key]) for key in due]
 
     def close(self) -> None:
         with self._thread_lock:
