@@ -54,6 +54,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
     config = _load(args)
     store = open_store(config.store.url, config.data_path)
     audit = open_audit(config, store)
+    try:
+        return _audit_command(args, config, store, audit)
+    finally:
+        store.close()
+
+
+def _audit_command(args: argparse.Namespace, config, store, audit) -> int:  # noqa: ANN001
     if args.audit_command == "verify":
         result = audit.verify()
         if result.ok:
