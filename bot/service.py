@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 #: Integration modules, set up in this order. Each has `setup(service: Service) -> None`.
 INTEGRATIONS: list[str] = [
     "bot.pipeline",
+    "bot.reminders",
 ]
 
 

@@ -124,6 +124,10 @@ class Notifier(ABC):
     @abstractmethod
     def request_approval(self, case: Case) -> None: ...
 
+    @abstractmethod
+    def digest(self, rows: list[dict[str, Any]]) -> None:
+        """The daily list of open cases by urgency (references, states, dates: no personal data)."""
+
 
 # --- mailer ------------------------------------------------------------------------------------
 @dataclass
