@@ -113,9 +113,12 @@ def test_planners_queue_effects_once_in_the_same_transaction(service) -> None:  
     service.outbox.register("test.notify", lambda e: seen.append(e["key"]) or {"ok": True})
     case = _open(service)
     service.cases.transition(case.id, "request_identity", "system")
-    assert {e["key"] for e in service.outbox.pending()} == {f"{case.id}:open", f"{case.id}:request_identity"}
-    assert service.outbox.run_due() == 2 and sorted(seen) == sorted([f"{case.id}:open", f"{case.id}:request_identity"])
-    assert service.outbox.run_due() == 0  # done effects never run again
+    mine = {e["key"] for e in service.outbox.pending() if e["kind"] == "test.notify"}
+    assert mine == {f"{case.id}:open", f"{case.id}:request_identity"}
+    service.outbox.run_due()
+    assert sorted(seen) == sorted([f"{case.id}:open", f"{case.id}:request_identity"])
+    service.outbox.run_due()
+    assert len(seen) == 2  # done effects never run again
 
 
 def test_failing_effect_backs_off_then_flags_the_case(service, clock) -> None:  # noqa: ANN001
