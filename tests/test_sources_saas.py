@@ -17,6 +17,7 @@ import pytest
 
 from integrations.base import Misconfigured, Source, SubjectQuery
 from integrations.sources import SOURCE_TYPES
+from integrations.sources.http import HttpClient, next_link, parse_retry_after
 from tests.fakes import brevo, mailchimp, shopify, stripe, woocommerce
 from tests.fakes.http_fake import FakeApi, closed_port_url
 from tests.fakes.people import NAMESAKE, STRANGER, SUBJECT
@@ -289,6 +290,12 @@ def test_woocommerce_finds_account_and_guest_orders_but_no_one_elses(fake_woo: w
     assert [r.arg("page") for r in fake_woo.calls("GET", r".*/orders") if r.arg("customer")] == ["1", "2"]
 
 
+def test_woocommerce_rechecks_the_owner_of_each_order(fake_woo: woocommerce.FakeWooCommerce) -> None:
+    fake_woo.ignore_customer_filter = True
+    result = make("woocommerce_rest", fake_woo.url, **SYSTEMS["woocommerce_rest"].credentials).find(SUBJECT_QUERY)
+    assert ids(result, "orders") == {"700", "701", "702", "710", "711"}
+
+
 def test_woocommerce_query_string_auth(fake_woo: woocommerce.FakeWooCommerce) -> None:
     creds = SYSTEMS["woocommerce_rest"].credentials
     result = make("woocommerce_rest", fake_woo.url, auth="query", **creds).find(SUBJECT_QUERY)
@@ -370,6 +377,12 @@ def test_mailchimp_members_opt_in_evidence_and_activity(fake_mailchimp: mailchim
     assert len(fake_mailchimp.calls("GET", r"/3\.0/lists")) == 2  # count=2, total 3
 
 
+def test_mailchimp_compares_the_address_it_gets_back(fake_mailchimp: mailchimp.FakeMailchimp) -> None:
+    fake_mailchimp.members[("f6g7h8i9j0", mailchimp.md5(SUBJECT))]["email_address"] = NAMESAKE
+    result = make("mailchimp", fake_mailchimp.url, **SYSTEMS["mailchimp"].credentials).find(SUBJECT_QUERY)
+    assert {r.fields["list_name"] for r in result.records} == {"Newsletter FR"}
+
+
 def test_mailchimp_configured_audiences_only(fake_mailchimp: mailchimp.FakeMailchimp) -> None:
     creds = SYSTEMS["mailchimp"].credentials
     result = make("mailchimp", fake_mailchimp.url, list_ids=["f6g7h8i9j0"], **creds).find(SUBJECT_QUERY)
@@ -417,3 +430,25 @@ def test_secrets_can_come_from_the_environment(fake_stripe: stripe.FakeStripe) -
 def test_mailchimp_datacenter_comes_from_the_key() -> None:
     source = importlib.import_module(SOURCE_TYPES["mailchimp"]).build("mc", {"api_key": "abc-us21"}, None)
     assert source.client.base_url == "https://us21.api.mailchimp.com"
+
+
+# --- the shared HTTP plumbing ---------------------------------------------------------------------
+def test_retry_after_accepts_seconds_and_http_dates() -> None:
+    assert parse_retry_after("2.5", lambda: NOW) == 2.5
+    assert parse_retry_after("Mon, 03 Jun 2024 12:00:05 GMT", lambda: NOW) == 5.0
+    assert parse_retry_after("soon", lambda: NOW) is None and parse_retry_after(None, lambda: NOW) is None
+
+
+def test_next_link_reads_rfc8288_headers() -> None:
+    header = ('<https://s.myshopify.com/admin/api/2024-10/customers.json?page_info=p1&limit=2>; rel="previous", '
+              '<https://s.myshopify.com/admin/api/2024-10/customers.json?page_info=n2&limit=2>; rel="next"')
+    assert next_link(header) == "https://s.myshopify.com/admin/api/2024-10/customers.json?page_info=n2&limit=2"
+    assert next_link(header.split(", ")[0]) is None and next_link(None) is None
+
+
+def test_client_stays_inside_its_base_url() -> None:
+    client = HttpClient("https://shop.example/boutique", system="X")
+    assert client.url("https://shop.example:443/boutique/wp-json/x") == "https://shop.example:443/boutique/wp-json/x"
+    for elsewhere in ("https://evil.example/boutique/x", "http://shop.example/boutique/x", "https://shop.example/x"):
+        with pytest.raises(Misconfigured):
+            client.url(elsewhere)

@@ -16,7 +16,7 @@ import time
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable, Iterator, Mapping
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 import requests
 
@@ -68,6 +68,11 @@ def parse_retry_after(value: str | None, now: Callable[[], datetime]) -> float |
     return max(0.0, (when - now()).total_seconds())
 
 
+def _origin(parts: SplitResult) -> tuple[str, str, int]:
+    """Scheme, host and port, the port made explicit so that `:443` and no port compare equal."""
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or (443 if parts.scheme == "https" else 80)
+
+
 def next_link(link_header: str | None) -> str | None:
     """The rel="next" target of an RFC 8288 Link header, if any."""
     for target, rel in _LINK_RE.findall(link_header or ""):
@@ -88,7 +93,7 @@ class HttpClient:
                  now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         self.base_url = base_url.rstrip("/")
         parts = urlsplit(self.base_url)
-        self._origin = (parts.scheme, parts.hostname, parts.port)
+        self._origin = _origin(parts)
         self._base_path = parts.path.rstrip("/") + "/"
         self.system = system
         self.timeout = timeout
@@ -112,7 +117,7 @@ class HttpClient:
         else:
             url = self.base_url + "/" + path_or_url.lstrip("/")
         parts = urlsplit(urljoin(self.base_url + "/", url))
-        if (parts.scheme, parts.hostname, parts.port) != self._origin or \
+        if _origin(parts) != self._origin or \
                 not (parts.path.rstrip("/") + "/").startswith(self._base_path):
             raise Misconfigured(f"{self.system} pointed to an address outside the configured base_url; "
                                 "refusing to follow it")

@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from tests.fakes.http_fake import FakeApi, Reply, Seen
-from tests.fakes.people import FIRST, LAST, NAMESAKE, PHONE, STRANGER, SUBJECT
+from tests.fakes.people import FIRST, LAST, NAMESAKE, PHONE, STRANGER
 
 VERSION = "2024-10"
 TOKEN = "shpat_test_0123456789abcdef"
