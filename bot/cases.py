@@ -214,7 +214,7 @@ class CaseBook:
         return case
 
     # --- non-state actions everyone needs ---------------------------------------------------------
-    def extend(self, case_id: str, actor: str, reason: str) -> Case:
+    def extend(self, case_id: str, actor: str, reason: str, expected_version: int | None = None) -> Case:
         """Use the two further months of Art. 12(3): only with reasons, only within the first month."""
         if not reason.strip():
             raise ValueError("an extension needs reasons: they are sent to the requester (Art. 12(3))")
@@ -233,7 +233,7 @@ class CaseBook:
             case.extension = {"reason": reason, "at": self.now().isoformat(), "by": actor}
             case.decisions.append({"action": "extend", "by": actor, "at": self.now().isoformat(), "reason": reason})
 
-        return self.record(case_id, "extend", actor, mutate)
+        return self.record(case_id, "extend", actor, mutate, {"reason": reason}, expected_version)
 
     def flag(self, case_id: str, code: str, detail: str, actor: str = "system") -> Case:
         """Tell agents something needs them. `detail` must not carry personal data (it is audited)."""
@@ -244,13 +244,13 @@ class CaseBook:
 
         return self.record(case_id, "flag", actor, mutate, {"code": code})
 
-    def resolve_flag(self, case_id: str, code: str, actor: str) -> Case:
+    def resolve_flag(self, case_id: str, code: str, actor: str, expected_version: int | None = None) -> Case:
         def mutate(case: Case) -> None:
             for f in case.flags:
                 if f.code == code:
                     f.resolved = True
 
-        return self.record(case_id, "resolve_flag", actor, mutate, {"code": code})
+        return self.record(case_id, "resolve_flag", actor, mutate, {"code": code}, expected_version)
 
     # --- effects and audit ------------------------------------------------------------------------
     def _queue_effects(self, change: Change) -> None:

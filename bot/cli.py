@@ -16,6 +16,7 @@ from bot.config import ConfigError, load_config
 #: that `dsarbot deadline` does not import Flask or the integrations.
 EXTRA_COMMANDS: dict[str, str] = {
     "store": "bot.store.migrate",
+    "agent": "bot.agent_cli",
 }
 
 

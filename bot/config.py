@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -15,6 +16,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 ENV_PREFIX = "DSARBOT_"
+#: Desk agent logins: safe as a bare TOML key and inside an audit actor (`agent:<login>`).
+AGENT_LOGIN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+#: Hash formats of werkzeug.security.generate_password_hash.
+PASSWORD_HASH_PREFIXES = ("scrypt:", "pbkdf2:")
 
 
 class ConfigError(ValueError):
@@ -136,7 +141,13 @@ class DeliveryConfig:
 
 @dataclass
 class DeskConfig:
-    agents: dict[str, str] = field(default_factory=dict)  # login -> password hash (werkzeug format)
+    agents: dict[str, str] = field(default_factory=dict)  # login -> password hash (`dsarbot agent add LOGIN`)
+    session_idle_minutes: int = 60  # an agent idle this long logs in again
+    session_max_hours: int = 12  # and after this long in any case
+    login_max_failures: int = 5  # failed logins per login name within the window before it is locked
+    ip_max_failures: int = 20  # failed logins per client address within the window
+    login_window_minutes: int = 15
+    soon_days: int = 7  # a case due within this many days shows as "due soon"
 
 
 @dataclass
@@ -282,6 +293,15 @@ def validate(config: Config) -> None:
         raise ConfigError("[delivery] method must be portal or encrypted_email")
     if any(o < 0 for o in config.reminders.offsets_days):
         raise ConfigError("[reminders] offsets_days must be days before the due date (0 or more)")
+    for login, password_hash in config.desk.agents.items():
+        if not AGENT_LOGIN.fullmatch(login):
+            raise ConfigError(f"[desk.agents] {login!r}: a login is 1-64 lower-case letters, digits, '.', '_' or '-'")
+        if not password_hash.startswith(PASSWORD_HASH_PREFIXES):
+            raise ConfigError(f"[desk.agents] {login}: not a password hash (never put a password in the config); "
+                              f"create the line with `dsarbot agent add {login}`")
+    if min(config.desk.session_idle_minutes, config.desk.session_max_hours, config.desk.login_max_failures,
+           config.desk.ip_max_failures, config.desk.login_window_minutes) < 1:
+        raise ConfigError("[desk] session and login limits must be 1 or more")
     if config.verification.code_digits < 6:
         raise ConfigError("[verification] code_digits must be at least 6")
 

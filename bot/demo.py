@@ -5,6 +5,7 @@ Seeding goes through the same code paths as production (CaseBook, intake), never
 """
 from __future__ import annotations
 
+import secrets
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -24,10 +25,17 @@ DEMO_CASES = [
 ]
 
 
-def demo_config(data_dir: Path, host: str, port: int) -> Config:
+DEMO_AGENT = "agent"
+
+
+def demo_config(data_dir: Path, host: str, port: int, agent_password: str = "") -> Config:
+    from werkzeug.security import generate_password_hash
+
+    agents = {DEMO_AGENT: generate_password_hash(agent_password)} if agent_password else {}
     return load_config(None, environ={}, overrides={
         "service": {"data_dir": str(data_dir), "host": host, "port": port,
                     "base_url": f"http://{host}:{port}", "shop_name": "La Boutique Démo"},
+        "desk": {"agents": agents},
     })
 
 
@@ -46,12 +54,14 @@ def run_demo(data_dir: str, host: str, port: int, keep: bool = False) -> int:
     path = Path(data_dir)
     if path.exists() and not keep:
         shutil.rmtree(path)
-    config = demo_config(path, host, port)
+    password = secrets.token_urlsafe(9)  # new each start: a demo left running is not an open door
+    config = demo_config(path, host, port, agent_password=password)
     service = build_service(config, now=utcnow)
     if not keep:
         seed(service)
     start_background(service)
     print(f"\n  dsarbot demo is running: open http://{host}:{port}/desk/\n"
+          f"  log in as {DEMO_AGENT!r} with password {password!r}\n"
           f"  data in {path.resolve()} (wiped at the next demo start; --keep keeps it)\n"
           f"  stop with Ctrl+C\n", flush=True)
     serve_app(service, host, port)

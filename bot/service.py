@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 INTEGRATIONS: list[str] = [
     "bot.pipeline",
     "bot.reminders",
+    "bot.web.desk",
 ]
 
 

@@ -1,4 +1,8 @@
-"""Shared fixtures: an injected clock and a service on a temporary data dir."""
+"""Shared fixtures: an injected clock and a service on a temporary data dir.
+
+Desk fixtures (a seeded service, logged-in clients) live in conftest_desk, the browser in
+conftest_browser.
+"""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -9,6 +13,8 @@ import pytest
 
 from bot.config import Config, load_config
 from bot.service import Service, build_service
+
+pytest_plugins = ["tests.conftest_desk", "tests.conftest_browser"]
 
 
 class FakeClock:

@@ -1,11 +1,14 @@
 """Flask app factory: core pages plus the blueprints integrations registered on the service."""
 from __future__ import annotations
 
-from flask import Flask, g, request
+from datetime import timedelta
+
+from flask import Flask, g, request, session
 
 from bot import clock
-from bot.i18n import best_language, t
+from bot.i18n import available_languages, best_language, t
 from bot.service import Service, secret_key
+from bot.web import csrf
 from bot.web.desk import desk
 
 
@@ -16,15 +19,23 @@ def create_app(service: Service) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=service.config.service.base_url.startswith("https://"),
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=service.config.desk.session_max_hours),
         MAX_CONTENT_LENGTH=25 * 1024 * 1024,
     )
     app.extensions["dsarbot"] = service
     app.jinja_env.globals.update(t=t, urgency=clock.urgency)
     app.jinja_env.autoescape = True
+    csrf.init_app(app)
 
     @app.before_request
     def _language() -> None:
-        g.lang = best_language(request.args.get("lang") or request.accept_languages.best_match(["fr", "en"]))
+        # The language asked for in the link, else the one chosen in this session, else the browser's.
+        g.lang = best_language(request.args.get("lang") or session.get("lang")
+                               or request.accept_languages.best_match(available_languages()))
+
+    @app.context_processor
+    def _page_language() -> dict[str, str]:
+        return {"lang": g.get("lang", "en")}
 
     @app.after_request
     def _security_headers(response):
