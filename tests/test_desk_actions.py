@@ -110,6 +110,7 @@ def test_request_changes_records_the_reason_and_blocks_approval(agent, seeded):
     assert seeded.case("drafted").state == State.DRAFTED
     html = agent.get(f"/desk/cases/{case.ref}").get_data(as_text=True)
     assert "Changes were requested" in html and 'data-action="request_changes"' not in html
+    assert 'data-action="approve" disabled' in html
 
 
 def test_extend_with_reasons_before_the_last_day(agent, seeded):
