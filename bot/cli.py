@@ -17,6 +17,7 @@ from bot.config import ConfigError, load_config
 EXTRA_COMMANDS: dict[str, str] = {
     "store": "bot.store.migrate",
     "agent": "bot.agent_cli",
+    "draft": "bot.drafting.cli",
 }
 
 

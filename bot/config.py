@@ -36,6 +36,9 @@ class ServiceConfig:
     log_level: str = "INFO"
     shop_name: str = "Demo Shop"
     privacy_address: str = "confidentialite@shop.example"  # our own mailbox: the loop guard knows it
+    dpo_name: str = ""  # who signs the letters (a person or "Data Protection Officer"); empty = the office
+    dpo_email: str = ""  # the DPO's contact in letters; empty = privacy_address
+    postal_address: str = ""  # the controller's postal address on the letterhead, one line per "\n"
 
 
 @dataclass
@@ -151,6 +154,13 @@ class DeskConfig:
 
 
 @dataclass
+class DraftingConfig:
+    enabled: bool = True
+    repeat_window_days: int = 90  # show earlier requests by the same verified email within this many days
+    redaction_rules: str = "config/redaction.yaml"  # Art. 15(4) rules; relative paths: cwd, then the checkout
+
+
+@dataclass
 class PlaybooksConfig:
     register: str = "config/register.yaml"
     directory: str = "playbooks"
@@ -174,6 +184,7 @@ class Config:
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     desk: DeskConfig = field(default_factory=DeskConfig)
     playbooks: PlaybooksConfig = field(default_factory=PlaybooksConfig)
+    drafting: DraftingConfig = field(default_factory=DraftingConfig)
 
     @property
     def data_path(self) -> Path:
@@ -302,6 +313,8 @@ def validate(config: Config) -> None:
     if min(config.desk.session_idle_minutes, config.desk.session_max_hours, config.desk.login_max_failures,
            config.desk.ip_max_failures, config.desk.login_window_minutes) < 1:
         raise ConfigError("[desk] session and login limits must be 1 or more")
+    if config.drafting.repeat_window_days < 0:
+        raise ConfigError("[drafting] repeat_window_days must be 0 or more (0 = do not look for repeats)")
     if config.verification.code_digits < 6:
         raise ConfigError("[verification] code_digits must be at least 6")
 
