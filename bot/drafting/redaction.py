@@ -137,12 +137,13 @@ class Redactor:
             lowered = {str(k).lower(): v for k, v in container.items()}
             for spec in self.rules.person_names:
                 if "full" in spec:
-                    value = lowered.get(spec["full"].lower())
+                    values = [v for k, v in lowered.items() if fnmatchcase(k, spec["full"].lower())]
                 else:
                     first, last = lowered.get(spec["first"].lower()), lowered.get(spec["last"].lower())
-                    value = f"{first} {last}" if isinstance(first, str) and isinstance(last, str) else None
-                if isinstance(value, str) and value.strip() and not re.search(r"[@\d]", value):
-                    found.append(" ".join(value.split()))
+                    values = [f"{first} {last}"] if isinstance(first, str) and isinstance(last, str) else []
+                for value in values:
+                    if isinstance(value, str) and value.strip() and not re.search(r"[@\d]", value):
+                        found.append(" ".join(value.split()))
         return found
 
     def subject_of(self, case: Case, records: Iterable[Record]) -> Subject:
