@@ -59,11 +59,19 @@ class Drafter:
         """Systems searched, by product name when known (a source that found nothing shows its own name)."""
         names = [s.system for s in facts.systems]
         known = {r.source for r in records}
-        for name, status in (getattr(result, "sources", None) or {}).items():
+        statuses = getattr(result, "sources", None) or getattr(result, "status", None) or {}
+        for name, status in statuses.items():
             system = (status or {}).get("system") or name
             if name not in known and system not in names:
                 names.append(system)
         return names
+
+    @staticmethod
+    def _records(case: Case, result: Any) -> list:
+        """All records; for a portability-only request, those Art. 20 covers when the gatherer says which."""
+        if Right.PORTABILITY in case.rights and Right.ACCESS not in case.rights and hasattr(result, "records_for"):
+            return list(result.records_for(Right.PORTABILITY.value))
+        return list(result.records)
 
     # --- the draft -----------------------------------------------------------------------------
     def draft(self, case: Case, result: Any) -> dict[str, Any]:
@@ -73,7 +81,7 @@ class Drafter:
         today = clock.receipt_date(now, jurisdiction_of(config))
         language = letter_language(case.language)
         L = strings(language)
-        records, redactions = Redactor(self.rules, L["redacted"]).redact(case, list(result.records))
+        records, redactions = Redactor(self.rules, L["redacted"]).redact(case, self._records(case, result))
         facts = build_facts(records, self.register(), language)
         rank = {s.system: i for i, s in enumerate(facts.systems)}
         grouped = sorted(tables(records, facts.category_of), key=lambda t: (rank[t.system], t.source, t.entity))

@@ -13,11 +13,11 @@ from integrations.base import Record
 
 
 class Processing(Protocol):
-    """One register entry, as `bot.register.Register.describe` returns it."""
+    """One register entry, as `bot.register.Register.describe` returns it (optional: legal_basis_note)."""
 
-    category: str
+    category: str  # the label in the letter's language
     purposes: list[str]
-    legal_basis: str
+    legal_basis: str  # an Art. 6(1) code (consent, contract, legal_obligation, legitimate_interests, ...)
     recipients: list[str]
     retention: str
     origin: str
@@ -27,12 +27,14 @@ class Processing(Protocol):
 
 
 class Register(Protocol):
-    def describe(self, source: str, entity: str, field: str | None = None, language: str = "fr") -> Processing:
-        """The register entry for a table (or one of its fields); LookupError when there is none."""
+    def describe(self, source: str, entity: str, field: str | None = None, language: str = "en") -> Processing:
+        """The register entry for a table (or one of its fields); raises when the register has none
+        (bot.register raises RegisterError, a ValueError; a LookupError is accepted too)."""
 
 
-#: Register `origin` values meaning "collected from the person"; anything else names another source.
-SUBJECT_ORIGINS = frozenset({"", "subject", "data_subject", "direct", "person", "self"})
+#: Register `origin` values meaning "collected from the person" (given by them, or observed from their
+#: use of the shop); anything else (derived, third_party) is reported under Art. 15(1)(g).
+SUBJECT_ORIGINS = frozenset({"", "subject", "observed"})
 
 
 @dataclass
@@ -67,8 +69,11 @@ class Facts:
     def categories(self) -> list[str]:
         return [row["category"] for row in self.processing]
 
+    category_labels: dict[str, str] = field(default_factory=dict)  # register category code -> label
+
     def category_of(self, record: Record) -> str:
-        return record.category or self.entity_categories.get((record.source, record.entity)) or record.entity
+        return (self.category_labels.get(record.category) or record.category
+                or self.entity_categories.get((record.source, record.entity)) or record.entity)
 
 
 def _add(items: list, value: Any) -> None:
@@ -89,8 +94,10 @@ def build_facts(records: Iterable[Record], register: Register, language: str) ->
     def describe(source: str, entity: str, name: str | None = None) -> Processing | None:
         try:
             return register.describe(source, entity, name, language=language)
-        except LookupError:
+        except (LookupError, ValueError):
             return None
+
+    category_labels = register.categories(language) if hasattr(register, "categories") else {}
 
     systems: dict[str, SystemSummary] = {}
     for record in records:
@@ -102,7 +109,8 @@ def build_facts(records: Iterable[Record], register: Register, language: str) ->
         entry = entity_entries[key]
         system = systems.setdefault(record.system, SystemSummary(record.system))
         system.count += 1
-        category = record.category or (entry.category if entry is not None else "") or record.entity
+        category = (category_labels.get(record.category) or record.category or
+                    (entry.category if entry is not None else "") or record.entity)
         summary = next((c for c in system.categories if c.category == category), None)
         if summary is None:
             summary = CategorySummary(category)
@@ -129,10 +137,11 @@ def build_facts(records: Iterable[Record], register: Register, language: str) ->
     for source, entity, entry in used:
         system = system_of[(source, entity)]
         row = rows.setdefault(entry.category, {"category": entry.category, "purposes": [], "legal_bases": [],
-                                               "retention": [], "systems": []})
+                                               "legal_basis_notes": [], "retention": [], "systems": []})
         for purpose in entry.purposes or []:
             _add(row["purposes"], purpose)
         _add(row["legal_bases"], entry.legal_basis)
+        _add(row["legal_basis_notes"], getattr(entry, "legal_basis_note", ""))
         _add(row["retention"], entry.retention)
         _add(row["systems"], system)
         consent = consent or "consent" in (entry.legal_basis or "").lower()
@@ -140,9 +149,9 @@ def build_facts(records: Iterable[Record], register: Register, language: str) ->
             _add(recipients, recipient)
         for transfer in entry.transfers or []:
             _add(transfers, {k: str(transfer.get(k, "")) for k in ("country", "recipient", "safeguard")})
-        if (entry.origin or "").lower() not in SUBJECT_ORIGINS or entry.origin_source:
-            _add(origins, {"category": entry.category, "system": system,
-                           "source": entry.origin_source or entry.origin})
+        if (entry.origin or "").lower() not in SUBJECT_ORIGINS:
+            _add(origins, {"category": entry.category, "system": system, "origin": entry.origin,
+                           "source": entry.origin_source})
         if entry.automated_decision:
             decision = dict(entry.automated_decision)
             decision.setdefault("category", entry.category)
@@ -150,4 +159,5 @@ def build_facts(records: Iterable[Record], register: Register, language: str) ->
     return Facts(total=len(records), systems=sorted(systems.values(), key=lambda s: (-s.count, s.system)),
                  processing=list(rows.values()), recipients=recipients, transfers=transfers, origins=origins,
                  automated=automated, consent_based=consent, missing=missing,
-                 entity_categories={k: e.category for k, e in entity_entries.items() if e is not None})
+                 entity_categories={k: e.category for k, e in entity_entries.items() if e is not None},
+                 category_labels=dict(category_labels))

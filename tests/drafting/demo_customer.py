@@ -73,6 +73,7 @@ class Processing:
     origin_source: str = ""
     transfers: list[dict[str, str]] = field(default_factory=list)
     automated_decision: dict[str, Any] | None = None
+    legal_basis_note: str = ""
 
 
 #: (source, entity, field or None) -> {language: Processing}
@@ -98,15 +99,17 @@ ENTRIES: dict[tuple[str, str, str | None], dict[str, Processing]] = {
         "en": Processing("Orders", ["Fulfilling your orders", "Keeping our accounts"], "contract",
                          ["Dupré & Associés, accountants"], "10 years (French Commercial Code, art. L123-22)")},
     ("shop_db", "ps_customer_message", None): {
-        "fr": Processing("Échanges avec le service client", ["Répondre à vos demandes"], "legitimate_interest",
-                         [], "3 ans après le dernier échange"),
-        "en": Processing("Customer service messages", ["Answering your questions"], "legitimate_interest",
-                         [], "3 years after the last message")},
+        "fr": Processing("Échanges avec le service client", ["Répondre à vos demandes"], "legitimate_interests",
+                         [], "3 ans après le dernier échange", legal_basis_note="Suivi de la relation client"),
+        "en": Processing("Customer service messages", ["Answering your questions"], "legitimate_interests",
+                         [], "3 years after the last message",
+                         legal_basis_note="Following up our customer relationship")},
     ("shop_db", "ps_connections", None): {
-        "fr": Processing("Navigation sur le site", ["Mesure d'audience", "Sécurité du site"], "legitimate_interest",
-                         [], "13 mois"),
+        "fr": Processing("Navigation sur le site", ["Mesure d'audience", "Sécurité du site"], "legitimate_interests",
+                         [], "13 mois", origin="observed", legal_basis_note="Sécurité et amélioration du site"),
         "en": Processing("Browsing on the website", ["Audience measurement", "Website security"],
-                         "legitimate_interest", [], "13 months")},
+                         "legitimate_interests", [], "13 months", origin="observed",
+                         legal_basis_note="Keeping the website secure and improving it")},
     ("brevo", "contacts", None): {
         "fr": Processing("Préférences marketing", ["Envoi de notre lettre d'information"], "consent",
                          ["Brevo (Sendinblue SAS, France)"], "Jusqu'au retrait de votre consentement"),

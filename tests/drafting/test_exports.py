@@ -91,3 +91,22 @@ def test_a_person_without_data_gets_the_no_data_letter_and_no_export(tmp_path):
     assert sorted(f["role"] for f in draft["files"]) == ["letter_html", "letter_text", "pdf"]
     letter = service.component("drafter").vault.read(draft["letter_html_path"]).decode()
     assert "<strong>Non.</strong>" in letter and "shop_db" in letter and "CNIL" in letter
+
+
+def test_portability_only_exports_what_the_gatherer_marks_portable(tmp_path):
+    from tests.drafting.conftest import drafter, make_service, verified_case
+
+    class PortableResult(demo.GatherResult):
+        def records_for(self, right):
+            assert right == "portability"
+            return [r for r in self.records if r.entity in ("ps_customer", "ps_orders")]
+
+    service = make_service(tmp_path)
+    case = verified_case(service, "en", rights=("portability",))
+    result = PortableResult(demo.records(), {"shop_db": {"status": "ok", "system": "PrestaShop"}})
+    draft = drafter(service).draft(case, result)
+    document = json.loads(service.component("drafter").vault.read(
+        next(f["vault_path"] for f in draft["files"] if f["role"] == "json")))
+    assert document["summary"]["records"] == 4
+    letter = service.component("drafter").vault.read(draft["letter_html_path"]).decode()
+    assert "data portability, Article 20 GDPR" in letter
