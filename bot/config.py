@@ -158,6 +158,7 @@ class DraftingConfig:
     enabled: bool = True
     repeat_window_days: int = 90  # show earlier requests by the same verified email within this many days
     redaction_rules: str = "config/redaction.yaml"  # Art. 15(4) rules; relative paths: cwd, then the checkout
+    annex_max_rows: int = 300  # rows per table in the PDF/HTML annex (all rows stay in JSON/CSV); 0 = no limit
 
 
 @dataclass
@@ -315,6 +316,8 @@ def validate(config: Config) -> None:
         raise ConfigError("[desk] session and login limits must be 1 or more")
     if config.drafting.repeat_window_days < 0:
         raise ConfigError("[drafting] repeat_window_days must be 0 or more (0 = do not look for repeats)")
+    if config.drafting.annex_max_rows < 0:
+        raise ConfigError("[drafting] annex_max_rows must be 0 (no limit) or more")
     if config.verification.code_digits < 6:
         raise ConfigError("[verification] code_digits must be at least 6")
 

@@ -104,7 +104,7 @@ class Drafter:
         files = [DraftFile("letter.html", letter_html.encode("utf-8"), HTML, "letter_html"),
                  DraftFile("letter.txt", html_to_text(letter_html).encode("utf-8"), TEXT, "letter_text")]
         if kind == "access":
-            annex = annex_view(grouped, L["value_yes"], L["value_no"])
+            annex = annex_view(grouped, L["value_yes"], L["value_no"], config.drafting.annex_max_rows)
             _, _, full_html = render_html(kind, case, {**context, "annex": annex})
             document = export_document(
                 case_ref=case.ref, generated_at=now.isoformat(), language=language, controller=controller(config),

@@ -68,20 +68,26 @@ def tables(records: Iterable[Record], category_of) -> list[Table]:
     return [grouped[k] for k in sorted(grouped)]
 
 
-def annex_view(grouped: list[Table], yes: str, no: str) -> list[dict[str, Any]]:
-    """What annex.html shows: per system, each table with its provenance and its rows as text."""
+def annex_view(grouped: list[Table], yes: str, no: str, max_rows: int = 0) -> list[dict[str, Any]]:
+    """What annex.html shows: per system, each table with its provenance and its rows as text.
+
+    A table longer than `max_rows` (e.g. years of browsing events) shows its first rows and says how
+    many more are in the JSON and CSV files: PDF layout time grows with every row.
+    """
     systems: dict[str, list[dict[str, Any]]] = {}
     for table in grouped:
         matched = sorted({m for r in table.records for m in r.matched_on})
         fetched = sorted({r.fetched_at[:10] for r in table.records if r.fetched_at})
+        shown = table.records[:max_rows] if max_rows else table.records
         rows = []
-        for record, flat in zip(table.records, table.rows()):
+        for record, flat in zip(shown, table.rows()):
             cells = [cell_text(flat.get(c), yes, no) for c in table.columns]
             rows.append({"id": record.record_id, "cells": cells,
                          "pairs": [(c, v) for c, v in zip(table.columns, cells) if v != ""]})
         systems.setdefault(table.system, []).append({
             "category": table.category, "entity": table.entity, "source": table.source, "wide": table.wide,
-            "columns": table.columns, "rows": rows, "matched_on": ", ".join(matched),
+            "columns": table.columns, "rows": rows, "omitted": len(table.records) - len(shown),
+            "count": len(table.records), "matched_on": ", ".join(matched),
             "fetched": " – ".join(dict.fromkeys([fetched[0], fetched[-1]])) if fetched else "",
         })
     return [{"system": name, "tables": items} for name, items in systems.items()]

@@ -110,3 +110,21 @@ def test_portability_only_exports_what_the_gatherer_marks_portable(tmp_path):
     assert document["summary"]["records"] == 4
     letter = service.component("drafter").vault.read(draft["letter_html_path"]).decode()
     assert "data portability, Article 20 GDPR" in letter
+
+
+def test_long_tables_are_cut_in_the_annex_but_complete_in_json_and_csv(tmp_path):
+    from tests.drafting.conftest import drafter, gather_result, make_service, verified_case
+
+    service = make_service(tmp_path, drafting={"annex_max_rows": 5})
+    case = verified_case(service, "fr")
+    d = drafter(service)
+    draft = d.draft(case, gather_result())
+    read = {f["role"]: d.vault.read(f["vault_path"]) for f in draft["files"]}
+    page = read["html"].decode()
+    assert "Navigation sur le site · ps_connections (12)" in page
+    assert "Les 5 premiers enregistrements sont reproduits ici ; les 7 autres" in page
+    assert "203.0.113.5<" in page and "203.0.113.6<" not in page
+    categories = {c["category"]: c["records"] for c in json.loads(read["json"])["systems"][0]["categories"]}
+    assert len(categories["Navigation sur le site"]) == 12
+    with zipfile.ZipFile(io.BytesIO(read["csv"])) as archive:
+        assert len(archive.read("PrestaShop-ps_connections.csv").decode("utf-8-sig").splitlines()) == 13
