@@ -62,6 +62,8 @@ class _Converter(HTMLParser):
         if tag in BLOCKS or tag == "li":
             if self.cell is None:
                 self._flush(self.tags[-1] if self.tags else "p")
+            else:
+                self.cell.append(" ")  # a block inside a cell still starts a new phrase
             self.tags.append(tag)
         if tag == "br":
             self._target().append("\x00" if self.cell is None else " ")
