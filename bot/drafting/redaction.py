@@ -168,7 +168,8 @@ class Redactor:
                 subject.names.add(_fold(name))
         # Records found directly on the subject's identifiers, or in the subject's own name (an address
         # they entered for themselves), hold the subject's own email addresses and phone numbers.
-        own = direct + [r for r in records if r not in direct and (names := self._names_in(r.fields))
+        direct_ids = {id(r) for r in direct}
+        own = direct + [r for r in records if id(r) not in direct_ids and (names := self._names_in(r.fields))
                         and all(_fold(n) in subject.names for n in names)]
         for record in own:
             for key, _path, container, index in _leaves(record.fields):
