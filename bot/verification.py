@@ -130,7 +130,6 @@ class Verifier:
         self.codes = Codes(service.store, secret, service.now, digits=cfg.code_digits,
                            ttl_minutes=cfg.code_ttl_minutes, max_attempts=cfg.max_attempts)
         self.tokens = Tokens(service.store, secret, service.now)
-        self.throttle = Throttle(service.store, secret, service.now)
 
     # --- planners ------------------------------------------------------------------------------
     @staticmethod
@@ -292,8 +291,11 @@ class Verifier:
             return Outcome.INVALID
         if self.codes.is_locked(_budget(case.id)):
             return Outcome.LOCKED
-        if not (self.throttle.hit("resend", case.id, RESENDS_PER_HOUR) and self.throttle.hit("resend_ip", ip, 20)):
-            return Outcome.THROTTLED
+        for name, key, limit in (("verify_resend", case.id, RESENDS_PER_HOUR), ("verify_resend_ip", ip, 20)):
+            throttle = Throttle(self.service.store, self.service.now, name, limit, timedelta(hours=1))
+            if throttle.retry_after(key):
+                return Outcome.THROTTLED
+            throttle.fail(key)
         self.service.outbox.enqueue(Effect(SEND_CODE, key=f"{case.id}:code:{slot}:resend:{self.service.now().isoformat()}",
                                            case_id=case.id, payload={"slot": slot}))
         return Outcome.SENT

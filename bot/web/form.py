@@ -16,11 +16,9 @@ from bot.addresses import normalize_email
 from bot.i18n import t
 from bot.intake import Classification, Parties
 from bot.models import Message, Person, Right
-from bot.service import secret_key
-from bot.throttle import Throttle
-from bot.uploads import Upload, UploadRejected
+from bot.uploads import Upload
 from bot.web.csrf import require_csrf
-from bot.web.public import client_ip, page_language, render, service
+from bot.web.public import client_ip, over_limit, page_language, render, service
 
 blueprint = Blueprint("form", __name__, template_folder="templates")
 
@@ -105,13 +103,12 @@ def submit():
             errors["proof"] = "upload.bad_type"
     if errors:
         return _show(data, lang, errors, 400)
-    throttle = Throttle(svc.store, secret_key(svc.config), svc.now)
     cfg = svc.config.form
-    # Both counters move on every submission, so that a throttled address cannot be told apart by timing.
-    ip_ok = throttle.hit("form_ip", client_ip(), cfg.max_per_ip_per_hour)
-    address_ok = throttle.hit("form_address", normalize_email(data.email), cfg.max_per_address_per_hour)
-    if not (ip_ok and address_ok):
-        return render("public/throttled.html", lang, 429)
+    # Both limits are checked on every submission, whoever the address belongs to.
+    waits = [over_limit("form_ip", client_ip(), cfg.max_per_ip_per_hour),
+             over_limit("form_address", normalize_email(data.email), cfg.max_per_address_per_hour)]
+    if any(waits):
+        return _throttled(lang, max(waits))
     intake = svc.component("intake")
     if intake is None:
         abort(503)
@@ -129,6 +126,12 @@ def submit():
 def sent():
     return render("public/request_sent.html", page_language(),
                   ttl_minutes=service().config.verification.code_ttl_minutes)
+
+
+def _throttled(lang: str, wait_seconds: int):
+    response = render("public/throttled.html", lang, 429, minutes=max(1, (wait_seconds + 59) // 60))
+    response.headers["Retry-After"] = str(wait_seconds)
+    return response
 
 
 def _message(data: FormData, lang: str, now) -> Message:

@@ -1,12 +1,14 @@
 """What the requester-facing pages (form, verification, portal) share: language, rendering, client IP."""
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from flask import current_app, g, render_template, request
 
 from bot.i18n import best_language
 from bot.service import Service
+from bot.throttle import Throttle
 
 LANGUAGES = ("fr", "en")
 
@@ -36,3 +38,13 @@ def render(template: str, lang: str, status: int = 200, **context: Any):
     # Pages with codes, links and personal data are never cached, and never leak their URL onwards.
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def over_limit(name: str, key: str, limit: int, window: timedelta = timedelta(hours=1)) -> int:
+    """Count one use of `key` under `name`; seconds to wait when over `limit` in the window, else 0."""
+    svc = service()
+    throttle = Throttle(svc.store, svc.now, name, limit, window)
+    wait = throttle.retry_after(key)
+    if not wait:
+        throttle.fail(key)
+    return wait

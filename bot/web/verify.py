@@ -9,11 +9,10 @@ from __future__ import annotations
 from flask import Blueprint, redirect, request, url_for
 
 from bot.models import State
-from bot.throttle import Throttle
 from bot.uploads import Upload, UploadRejected
 from bot.verification import Outcome, verifier_of
 from bot.web.csrf import require_csrf
-from bot.web.public import client_ip, page_language, render, service
+from bot.web.public import client_ip, over_limit, page_language, render, service
 
 blueprint = Blueprint("verify", __name__, template_folder="templates")
 
@@ -62,9 +61,9 @@ def show(token: str):
 def submit_code(token: str):
     require_csrf()
     svc = service()
-    throttle = Throttle(svc.store, _secret(), svc.now)
-    if not throttle.hit("verify_ip", client_ip(), CODE_POSTS_PER_IP_PER_HOUR):
-        return render("public/throttled.html", page_language(), 429)
+    wait = over_limit("verify_ip", client_ip(), CODE_POSTS_PER_IP_PER_HOUR)
+    if wait:
+        return render("public/throttled.html", page_language(), 429, minutes=max(1, (wait + 59) // 60))
     outcome = verifier_of(svc).submit_code(token, request.form.get("code", ""))
     if outcome in (Outcome.VERIFIED, Outcome.AWAITING_AGENT):
         return redirect(url_for("verify.show", token=token), code=303)
@@ -132,8 +131,3 @@ def document(token: str):
         return _page(token, errors={"document": exc.reason_key}, status=400)
     return _page(token, notice="verify.notice.document_received")
 
-
-def _secret() -> str:
-    from bot.service import secret_key
-
-    return secret_key(service().config)
