@@ -32,6 +32,7 @@ INTEGRATIONS: list[str] = [
     "bot.verification",
     "bot.identity_review",
     "bot.web.form",
+    "bot.delivery",
 ]
 
 

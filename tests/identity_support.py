@@ -72,6 +72,39 @@ class FakeContacts:
                     found.append(OnFileContact(address, "shop_db", key))
         return found
 
+    def gather(self, query, rights):
+        """Enough of bot.gathering's result for the pipeline: one source, answered fully."""
+        self.calls.append(("gather", tuple(query.emails)))
+        return _Gathered(records=[address for address in query.emails if address in self.customers])
+
+
+@dataclass
+class _Gathered:
+    records: list[str]
+    complete: bool = True
+
+    @property
+    def sources(self) -> dict[str, dict[str, str]]:
+        return {"shop_db": {"status": "ok"}}
+
+
+class FakeDrafter:
+    """Writes a real draft through bot.drafting's file contract (vault + hash)."""
+
+    def __init__(self, service: Service) -> None:
+        from bot.identity_review import vault_of
+
+        self.vault = vault_of(service)
+
+    def draft(self, case, result) -> dict[str, Any]:
+        from bot.drafting.files import DraftFile, write_draft
+
+        files = [DraftFile("letter.txt", f"Letter for {case.ref}".encode(), "text/plain", "letter_text"),
+                 DraftFile("answer.pdf", b"%PDF-1.4 answer for " + case.ref.encode(), "application/pdf", "pdf"),
+                 DraftFile("data.json", b'{"records": %d}' % len(result.records), "application/json", "json")]
+        hash_, entries = write_draft(self.vault, case.id, files)
+        return {"hash": hash_, "files": entries, "kind": "access" if result.records else "no_data"}
+
 
 def make_service(tmp_path: Path, clock: Clock, customers: dict[str, dict[str, str]] | None = None,
                  **sections: dict[str, Any]) -> tuple[Service, RecordingMailer, FakeContacts]:
@@ -84,6 +117,7 @@ def make_service(tmp_path: Path, clock: Clock, customers: dict[str, dict[str, st
     mailer, contacts = RecordingMailer(), FakeContacts(dict(customers or {}))
     service.components["mailer"] = mailer
     service.components["gatherer"] = contacts
+    service.components["drafter"] = FakeDrafter(service)
     service.components.setdefault("intake", Intake(service.cases, _classifier))
     return service, mailer, contacts
 
