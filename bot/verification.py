@@ -132,10 +132,19 @@ class Verifier:
         self.tokens = Tokens(service.store, secret, service.now)
 
     # --- planners ------------------------------------------------------------------------------
-    @staticmethod
-    def plan(change: Change) -> Iterable[Effect]:
+    def ready(self) -> bool:
+        """Codes need the addresses on file (the gatherer) and a way to mail them (the mailer)."""
+        return self.service.component("gatherer") is not None and self.service.component("mailer") is not None
+
+    def startup_problem(self) -> str | None:
+        if self.ready():
+            return None
+        return ("identity verification is off: it needs data sources ([playbooks] sources) to find the addresses "
+                "on file and [smtp] to send codes; until then new requests wait for an agent")
+
+    def plan(self, change: Change) -> Iterable[Effect]:
         case = change.case
-        if change.action == "open" and case.channel in NEEDS_VERIFICATION:
+        if change.action == "open" and case.channel in NEEDS_VERIFICATION and self.ready():
             yield Effect(START, key=f"{case.id}:verification.start", case_id=case.id)
         elif change.action == "request_identity":
             for slot, _ in enumerate(case.verification.get("challenges", [])):
@@ -372,7 +381,8 @@ def verifier_of(service: Service) -> Verifier:
 
 def setup(service: Service) -> None:
     verifier = verifier_of(service)
-    service.cases.add_planner(Verifier.plan)
+    service.cases.add_planner(verifier.plan)
+    service.startup_checks.append(verifier.startup_problem)
     service.outbox.register(START, lambda effect: verifier.start(effect["case_id"]))
     service.outbox.register(SEND_CODE, lambda effect: verifier.send_code(effect["case_id"], effect["payload"]["slot"]))
     from bot.web.verify import blueprint

@@ -34,7 +34,7 @@ def approved_case(service, mailer, sender=ALICE, **kw):
 @pytest.fixture
 def env(tmp_path):
     clock = Clock()
-    service, mailer, contacts = make_service(tmp_path, clock, {ALICE: {"order": "A1001"}})
+    service, mailer, contacts = make_service(tmp_path, clock, {ALICE: {"order_reference": "A1001"}})
     yield service, mailer, clock
     service.close()
 
@@ -207,7 +207,7 @@ def test_freezing_after_delivery_closes_the_portal(env):
 def test_lookalike_who_verified_their_own_address_gets_only_their_own_nothing(env):
     service, mailer, _ = env
     case_id = service.components["intake"].receive(email_message("alice@shop.examp1e")).case_id
-    service.cases.record(case_id, "t", "test", lambda c: c.subject.identifiers.update(order="A1001"))
+    service.cases.record(case_id, "t", "test", lambda c: c.subject.identifiers.update(order_reference="A1001"))
     run_outbox(service)
     verifier_of(service).submit_code(mailer.last_link("alice@shop.examp1e").rsplit("/", 1)[1],
                                      mailer.last_code("alice@shop.examp1e"))

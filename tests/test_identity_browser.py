@@ -18,7 +18,7 @@ ALICE = "alice@shop.example"
 
 @pytest.fixture
 def live(tmp_path):
-    service, mailer, _ = make_service(tmp_path, Clock(), {ALICE: {"order": "A1001"}})
+    service, mailer, _ = make_service(tmp_path, Clock(), {ALICE: {"order_reference": "A1001"}})
     with running_web(service) as server:
         yield service, mailer, server
     service.close()

@@ -34,7 +34,7 @@ class SlowForCustomers:
 @pytest.fixture
 def env(tmp_path):
     clock = Clock()
-    service, mailer, contacts = make_service(tmp_path, clock, {ALICE: {"order": "A1001"}},
+    service, mailer, contacts = make_service(tmp_path, clock, {ALICE: {"order_reference": "A1001"}},
                                              form={"max_per_address_per_hour": 100, "max_per_ip_per_hour": 1000})
     app = create_app(service)
     yield service, mailer, contacts, app, clock
@@ -68,7 +68,7 @@ def test_form_creates_a_case_with_the_ticked_rights_and_language(env):
     assert case.channel == "form" and case.language == "fr"
     assert case.rights == ["erasure", "objection"]
     assert case.classification["cues"] == ["form: ticked by the requester"]
-    assert case.subject.identifiers == {"order": "A1001"}
+    assert case.subject.identifiers == {"order_reference": "A1001"}
     run_outbox(service)
     assert service.cases.get(case.id).state == State.AWAITING_IDENTITY
     assert [m.to for m in mailer.sent] == [ALICE]
@@ -194,7 +194,7 @@ def test_third_party_request_records_requester_and_subject_separately(env):
     (case,) = service.cases.all()
     assert case.third_party
     assert case.requester.email == "maitre.dupont@avocats.example"
-    assert case.subject.name == "Alice Martin" and case.subject.identifiers == {"order": "A1001"}
+    assert case.subject.name == "Alice Martin" and case.subject.identifiers == {"order_reference": "A1001"}
     run_outbox(service)
     case = service.cases.get(case.id)
     assert case.verification["mandate"]["relationship"] == "lawyer"

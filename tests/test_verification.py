@@ -16,7 +16,7 @@ ALICE = "alice@shop.example"
 @pytest.fixture
 def kit(tmp_path):
     clock = Clock()
-    service, mailer, contacts = make_service(tmp_path, clock, {ALICE: {"order": "A1001"}})
+    service, mailer, contacts = make_service(tmp_path, clock, {ALICE: {"order_reference": "A1001"}})
     yield service, mailer, contacts, clock
     service.close()
 
@@ -62,7 +62,7 @@ def test_lookalike_sender_never_gets_a_code_that_unlocks_the_customer(kit, looka
     # The impostor even quotes the customer's order number.
     case_id = receive(service, email_message(lookalike)).case_id
     service.cases.record(case_id, "test_identifiers", "test",
-                         lambda c: c.subject.identifiers.update(order="A1001"))
+                         lambda c: c.subject.identifiers.update(order_reference="A1001"))
     run_outbox(service)
     case = service.cases.get(case_id)
     assert {m.to for m in mailer.sent} == {ALICE, case.requester.email}
@@ -83,13 +83,13 @@ def test_lookalike_sender_never_gets_a_code_that_unlocks_the_customer(kit, looka
 def test_the_customers_own_code_goes_to_the_address_on_file_only(kit):
     service, mailer, _, _ = kit
     case_id = receive(service, email_message("alice.new@freemail.example")).case_id
-    service.cases.record(case_id, "test_identifiers", "test", lambda c: c.subject.identifiers.update(order="A1001"))
+    service.cases.record(case_id, "test_identifiers", "test", lambda c: c.subject.identifiers.update(order_reference="A1001"))
     run_outbox(service)
     code, token = code_and_token(mailer, ALICE)
     assert verifier_of(service).submit_code(token, code) == "verified"
     case = service.cases.get(case_id)
     assert case.verification["verified_email"] == ALICE
-    assert case.subject.identifiers == {"order": "A1001"}
+    assert case.subject.identifiers == {"order_reference": "A1001"}
 
 
 def test_spoofed_from_address_gets_the_code_at_the_real_mailbox(kit):
@@ -270,7 +270,7 @@ def test_third_party_needs_code_and_accepted_mandate_and_subject_is_told(kit):
     result = service.components["intake"].receive(message, classification=Classification("request", ["access"], "fr"),
                                                   parties=Parties(Person(email="maitre.dupont@avocats.example"),
                                                                   Person(email="", name="Alice",
-                                                                         identifiers={"order": "A1001"}),
+                                                                         identifiers={"order_reference": "A1001"}),
                                                                   third_party=True))
     review = review_of(service)
     review.record_mandate_claim(result.case_id, "lawyer", Upload("mandat.pdf", b"%PDF-1.4 mandate"))

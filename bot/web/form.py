@@ -141,7 +141,7 @@ def _message(data: FormData, lang: str, now) -> Message:
 
 
 def _parties(data: FormData) -> Parties:
-    identifiers = {"order": data.order} if data.order else {}
+    identifiers = {"order_reference": data.order} if data.order else {}
     requester = Person(email=normalize_email(data.email), name=data.name,
                        identifiers={} if data.third_party else dict(identifiers))
     if not data.third_party:
