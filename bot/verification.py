@@ -133,14 +133,9 @@ class Verifier:
 
     # --- planners ------------------------------------------------------------------------------
     def ready(self) -> bool:
-        """Codes need the addresses on file (the gatherer) and a way to mail them (the mailer)."""
+        """Codes need the addresses on file (the gatherer) and a way to mail them (the mailer). Without
+        them (a demo, a shop not yet connected) new requests simply wait in `received` for an agent."""
         return self.service.component("gatherer") is not None and self.service.component("mailer") is not None
-
-    def startup_problem(self) -> str | None:
-        if self.ready():
-            return None
-        return ("identity verification is off: it needs data sources ([playbooks] sources) to find the addresses "
-                "on file and [smtp] to send codes; until then new requests wait for an agent")
 
     def plan(self, change: Change) -> Iterable[Effect]:
         case = change.case
@@ -382,7 +377,6 @@ def verifier_of(service: Service) -> Verifier:
 def setup(service: Service) -> None:
     verifier = verifier_of(service)
     service.cases.add_planner(verifier.plan)
-    service.startup_checks.append(verifier.startup_problem)
     service.outbox.register(START, lambda effect: verifier.start(effect["case_id"]))
     service.outbox.register(SEND_CODE, lambda effect: verifier.send_code(effect["case_id"], effect["payload"]["slot"]))
     from bot.web.verify import blueprint

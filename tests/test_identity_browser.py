@@ -9,7 +9,6 @@ import pyzipper
 import pytest
 
 from bot.models import State
-from tests.conftest_browser import CHROMIUM, CHROMIUM_ARGS, browser, page  # noqa: F401 - fixtures
 from tests.identity_support import Clock, make_service, run_outbox
 from tests.servers.web import running_web
 
@@ -25,7 +24,7 @@ def live(tmp_path):
 
 
 @pytest.fixture
-def no_js_page(browser):  # noqa: F811
+def no_js_page(browser):
     context = browser.new_context(java_script_enabled=False, locale="fr-FR")
     context.set_default_timeout(10_000)
     yield context.new_page()
@@ -44,7 +43,7 @@ def test_form_and_code_without_javascript(live, no_js_page):
     # Submit empty first: the error summary links to the fields, without any script.
     p.get_by_role("button", name="Envoyer ma demande").click()
     summary = p.locator(".error-summary")
-    assert summary.is_visible() and "Il y a un problème" in summary.inner_text()
+    assert summary.is_visible() and "Il y a un problème" in summary.text_content()
     assert p.locator("#email").get_attribute("aria-invalid") == "true"
     p.get_by_label("Adresse e-mail (obligatoire)").fill(ALICE)
     p.get_by_label("Numéro de commande").fill("A1001")
@@ -60,14 +59,14 @@ def test_form_and_code_without_javascript(live, no_js_page):
     p.goto(local(server, mailer.last_link(ALICE)))
     p.get_by_label("Code à usage unique").fill("000000")
     p.get_by_role("button", name="Confirmer").click()
-    assert "Ce code n'est pas le bon" in p.locator(".error-summary").inner_text()
+    assert "Ce code n'est pas le bon" in p.locator(".error-summary").text_content()
     p.get_by_label("Code à usage unique").fill(mailer.last_code(ALICE))
     p.get_by_role("button", name="Confirmer").click()
     assert p.get_by_role("heading", name="Identité confirmée").is_visible()
     assert service.cases.get(case.id).verification["verified_email"] == ALICE
 
 
-def test_form_with_javascript_in_english_and_third_party(live, page):  # noqa: F811
+def test_form_with_javascript_in_english_and_third_party(live, page):
     service, mailer, server = live
     page.goto(server.url("/request?lang=en"))
     page.get_by_label("Email address (required)").fill("lawyer@firm.example")
@@ -87,7 +86,7 @@ def test_form_with_javascript_in_english_and_third_party(live, page):  # noqa: F
     assert [m.to for m in mailer.sent] == ["lawyer@firm.example"]
 
 
-def test_portal_download_in_the_browser(live, page):  # noqa: F811
+def test_portal_download_in_the_browser(live, page):
     service, mailer, server = live
     from tests.test_delivery import approved_case
 
