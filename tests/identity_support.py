@@ -42,6 +42,11 @@ class RecordingMailer(Mailer):
     def last_code(self, address: str) -> str:
         return re.findall(r"(?m)^[^\n]*?: (\d{6,})$", self.to(address)[-1].text)[-1]
 
+    def wrong_code(self, address: str, offset: int = 1) -> str:
+        """A code that is certainly not the one just sent."""
+        code = self.last_code(address)
+        return f"{(int(code) + offset) % 10 ** len(code):0{len(code)}d}"
+
     def last_link(self, address: str, kind: str = "verify") -> str:
         links = re.findall(rf"https?://\S+/{kind}/[A-Za-z0-9_-]+", self.to(address)[-1].text)
         return links[0]

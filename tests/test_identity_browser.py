@@ -57,7 +57,7 @@ def test_form_and_code_without_javascript(live, no_js_page):
     (case,) = service.cases.all()
     assert case.rights == ["access", "erasure"] and case.language == "fr"
     p.goto(local(server, mailer.last_link(ALICE)))
-    p.get_by_label("Code à usage unique").fill("000000")
+    p.get_by_label("Code à usage unique").fill(mailer.wrong_code(ALICE))
     p.get_by_role("button", name="Confirmer").click()
     assert "Ce code n'est pas le bon" in p.locator(".error-summary").text_content()
     p.get_by_label("Code à usage unique").fill(mailer.last_code(ALICE))

@@ -188,11 +188,11 @@ def test_a_new_code_does_not_reset_the_wrong_count(kit):
     verifier = verifier_of(service)
     token = mailer.last_link(ALICE).rsplit("/", 1)[1]
     for _ in range(3):
-        assert verifier.submit_code(token, "000000") == "wrong"
+        assert verifier.submit_code(token, mailer.wrong_code(ALICE)) == "wrong"
     assert verifier.resend(token, "192.0.2.1") == "sent"
     run_outbox(service)
-    assert verifier.submit_code(token, "000000") == "wrong"
-    assert verifier.submit_code(token, "000001") == "locked"
+    assert verifier.submit_code(token, mailer.wrong_code(ALICE)) == "wrong"
+    assert verifier.submit_code(token, mailer.wrong_code(ALICE, 2)) == "locked"
     assert service.store.get(BUDGETS, f"verify:{case.id}")["wrong"] == 5
 
 
