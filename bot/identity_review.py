@@ -13,9 +13,10 @@ requester's verify page; none reads message content.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Iterable
 
-from bot.cases import IllegalTransition
+from bot.addresses import normalize_email
+from bot.cases import Change, IllegalTransition
 from bot.i18n import t
 from bot.models import Case, State
 from bot.outbox import Effect
@@ -238,7 +239,28 @@ def review_of(service: Service) -> IdentityReview:
     return review
 
 
+def rejection_planner(service: Service):
+    """When identity or a mandate is rejected, tell the requester why, and where to complain (Art. 12(4))."""
+    from bot.mailing import mail_effect
+    from bot.secret_mail import mail_domain
+
+    def plan(change: Change) -> Iterable[Effect]:
+        case = change.case
+        to = normalize_email(case.requester.email)
+        if change.action != "reject_identity" or not to or not change.detail.get("reason"):
+            return
+        yield mail_effect(case, key=f"{case.id}:identity_rejected:v{case.version}", to=to,
+                          template="identity_rejected", context={
+                              "reasons": change.detail["reason"], "shop_name": service.config.service.shop_name,
+                              "authority": service.config.jurisdiction.authority,
+                              "mandate": change.detail.get("kind") == "mandate"},
+                          domain=mail_domain(service))
+
+    return plan
+
+
 def setup(service: Service) -> None:
     review = review_of(service)
+    service.cases.add_planner(rejection_planner(service))
     service.outbox.register(REQUEST_ID, lambda e: review.send_id_request(e["case_id"], e["payload"]["slot"]))
     service.outbox.register(NOTIFY_SUBJECT, lambda e: review.notify_subject(e["case_id"]))

@@ -85,6 +85,11 @@ def test_rejecting_a_mandate_needs_reasons(env):
     agent.post(f"/desk/cases/{case.ref}/identity/reject_mandate",
                data={"csrf_token": token, "reason": "the power of attorney is not signed"})
     assert service.cases.get(case.id).state == State.REJECTED_IDENTITY
+    run_outbox(service)
+    payloads = [e["payload"] for e in service.store.find("outbox", {"kind": "mail.send"})]
+    (rejection,) = [p for p in payloads if p["template"] == "identity_rejected"]
+    assert rejection["to"] == LAWYER and "not signed" in rejection["text"] and "CNIL" in rejection["text"]
+    assert "qualité pour agir" in rejection["text"]
 
 
 def test_id_document_round_trip_and_deletion(env):
