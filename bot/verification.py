@@ -16,6 +16,7 @@ requester address (the writing address, a claim) and the records on file.
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
@@ -160,6 +161,8 @@ class Verifier:
             # The requester proves control of their own address; the mandate is for an agent to judge.
             choice = TargetChoice([Target(normalize_email(writing), "requester")] if normalize_email(writing) else [],
                                   [("mandate_review", "a third party asks on someone's behalf: review the proof")])
+            if not choice.targets:
+                choice.flags.append(("no_address", "no usable requester address to verify"))
             subject_contacts = _contact_docs(lookup.contacts_on_file(case.subject.email or None,
                                                                      dict(case.subject.identifiers)))
             contacts: list[dict[str, Any]] = []
@@ -300,7 +303,7 @@ class Verifier:
             if throttle.retry_after(key):
                 return Outcome.THROTTLED
             throttle.fail(key)
-        self.service.outbox.enqueue(Effect(SEND_CODE, key=f"{case.id}:code:{slot}:resend:{self.service.now().isoformat()}",
+        self.service.outbox.enqueue(Effect(SEND_CODE, key=f"{case.id}:code:{slot}:resend:{secrets.token_hex(8)}",
                                            case_id=case.id, payload={"slot": slot}))
         return Outcome.SENT
 
