@@ -261,3 +261,16 @@ def test_exports_are_encrypted_at_rest_and_purged(env):
     assert any(e["action"] == "export_purged" for e in service.audit.events(case.id))
     assert service.cases.get(case.id).delivery["purged_at"]
     assert "delivery.purge" in [job.id for job in service.jobs]
+
+
+def test_portal_code_flooding_is_throttled(env):
+    service, mailer, _ = env
+    approved_case(service, mailer)
+    run_outbox(service)
+    client = create_app(service).test_client()
+    path = portal_path(mailer)
+    token = csrf(client, path)
+    statuses = [client.post(f"{path}/code", data={"csrf_token": token}).status_code for _ in range(6)]
+    assert statuses == [200] * 5 + [429]
+    run_outbox(service)
+    assert len([m for m in mailer.to(ALICE) if "open your answer" in m.subject]) == 5

@@ -209,3 +209,19 @@ def test_a_proof_that_is_not_a_document_is_refused(env):
                     proof=(__import__("io").BytesIO(b"MZ\x90\x00 not a pdf"), "mandat.pdf.exe"))
     assert response.status_code == 400 and 'href="#proof"' in response.get_data(as_text=True)
     assert service.cases.all() == []
+
+
+def test_code_guessing_across_cases_is_throttled_per_ip(env):
+    service, mailer, _, app, _ = env
+    client = app.test_client()
+    for n in range(8):
+        post(client, f"person{n}@nowhere.example")
+    run_outbox(service)
+    statuses = []
+    for n in range(8):
+        link = mailer.last_link(f"person{n}@nowhere.example").replace("http://dsar.test", "")
+        token = csrf_of(client.get(link).get_data(as_text=True))
+        for _ in range(4):  # under each case's own limit of 5
+            statuses.append(client.post(link, data={"csrf_token": token,
+                                                    "code": mailer.wrong_code(f"person{n}@nowhere.example")}).status_code)
+    assert statuses[:30] == [400] * 30 and set(statuses[30:]) == {429}
