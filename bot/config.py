@@ -131,15 +131,24 @@ class SlackConfig:
 @dataclass
 class VerificationConfig:
     code_ttl_minutes: int = 10
-    max_attempts: int = 5
+    max_attempts: int = 5  # wrong codes per case before it locks and waits for an agent
     code_digits: int = 6
+    document_max_bytes: int = 10 * 1024 * 1024  # ID documents and proofs of mandate (PDF, JPEG, PNG)
+
+
+@dataclass
+class FormConfig:
+    enabled: bool = True  # the public request form at /request
+    max_per_address_per_hour: int = 3
+    max_per_ip_per_hour: int = 20
 
 
 @dataclass
 class DeliveryConfig:
     method: str = "portal"  # portal | encrypted_email
     link_ttl_days: int = 7
-    purge_after_days: int = 30
+    purge_after_days: int = 30  # exports are deleted this long after delivery (never before the link expires)
+    unlock_minutes: int = 15  # after a right portal code, how long the download button works (once)
 
 
 @dataclass
@@ -182,6 +191,7 @@ class Config:
     freshdesk: FreshdeskConfig = field(default_factory=FreshdeskConfig)
     slack: SlackConfig = field(default_factory=SlackConfig)
     verification: VerificationConfig = field(default_factory=VerificationConfig)
+    form: FormConfig = field(default_factory=FormConfig)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     desk: DeskConfig = field(default_factory=DeskConfig)
     playbooks: PlaybooksConfig = field(default_factory=PlaybooksConfig)
@@ -320,6 +330,12 @@ def validate(config: Config) -> None:
         raise ConfigError("[drafting] annex_max_rows must be 0 (no limit) or more")
     if config.verification.code_digits < 6:
         raise ConfigError("[verification] code_digits must be at least 6")
+    if not 1 <= config.verification.max_attempts <= 10:
+        raise ConfigError("[verification] max_attempts must be between 1 and 10")
+    if not 1 <= config.verification.code_ttl_minutes <= 60:
+        raise ConfigError("[verification] code_ttl_minutes must be between 1 and 60 (codes are short-lived)")
+    if config.delivery.link_ttl_days < 1:
+        raise ConfigError("[delivery] link_ttl_days must be at least 1")
 
 
 def jurisdiction_of(config: Config):

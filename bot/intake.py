@@ -40,6 +40,17 @@ class Classifier(Protocol):
 
 
 @dataclass
+class Parties:
+    """Who asks and about whom, when a channel has it as structured fields (the web form).
+
+    Still claims: they only say where to look and whom to ask; verification decides what is true."""
+
+    requester: Person
+    subject: Person
+    third_party: bool = False
+
+
+@dataclass
 class IntakeResult:
     outcome: str  # "case_opened" | "attached" | "ignored" | "duplicate"
     case_id: str = ""
@@ -74,7 +85,10 @@ class Intake:
         self.classifier = classifier
         self.after_receive: list[Callable[[Message, IntakeResult], None]] = []
 
-    def receive(self, message: Message, *, ticket: dict[str, str] | None = None) -> IntakeResult:
+    def receive(self, message: Message, *, ticket: dict[str, str] | None = None,
+                classification: Classification | None = None, parties: Parties | None = None) -> IntakeResult:
+        """`classification` and `parties`, when given, come from a channel's structured fields (the form's
+        ticked rights and language, who acts for whom) and replace guessing from the text."""
         key = dedupe_key(message)
         message.id = _derived_id("message", key)
         marker = self.store.get("refs", f"dedupe:{key}")
@@ -84,7 +98,7 @@ class Intake:
         with self.store.transaction():
             self.store.insert_new("refs", f"dedupe:{key}", {"status": "received", "message_id": message.id})
             self.store.put("messages", message.id, message.to_doc())
-        result = self._route(message, key, ticket)
+        result = self._route(message, key, ticket, classification, parties)
         self.store.put("refs", f"dedupe:{key}", {"status": "done", "message_id": message.id,
                                                   "case_id": result.case_id, "case_ref": result.case_ref,
                                                   "kind": result.kind})
@@ -93,8 +107,9 @@ class Intake:
         return result
 
     # --- routing ---------------------------------------------------------------------------------
-    def _route(self, message: Message, key: str, ticket: dict[str, str] | None) -> IntakeResult:
-        classification = self.classifier(message)
+    def _route(self, message: Message, key: str, ticket: dict[str, str] | None,
+               classification: Classification | None = None, parties: Parties | None = None) -> IntakeResult:
+        classification = classification or self.classifier(message)
         if classification.kind in ("auto_reply", "bounce"):
             return self._ignore(message, classification, "never answered (RFC 3834 / delivery report)")
         existing = self._thread_of(message, ticket)
@@ -102,7 +117,7 @@ class Intake:
             return self._attach(existing, message, classification)
         if classification.kind != "request" and not message.parse_error:
             return self._ignore(message, classification, "not a data subject request")
-        return self._open(message, key, classification, ticket)
+        return self._open(message, key, classification, ticket, parties)
 
     def _thread_of(self, message: Message, ticket: dict[str, str] | None) -> Case | None:
         """A reply to a case: by ticket, by In-Reply-To/References, or by the reference in the subject."""
@@ -124,13 +139,16 @@ class Intake:
         return None
 
     def _open(self, message: Message, key: str, classification: Classification,
-              ticket: dict[str, str] | None) -> IntakeResult:
+              ticket: dict[str, str] | None, parties: Parties | None = None) -> IntakeResult:
         case_id = _derived_id("case", key)
-        requester = Person(email=message.sender.strip().lower(), name=message.sender_name)
+        requester = parties.requester if parties else Person(email=message.sender.strip().lower(),
+                                                             name=message.sender_name)
         rights = classification.rights or ["access"]
         case = self.cases.open(received_at=message.received_at, rights=rights, language=classification.language,
                                channel=message.channel, requester=requester, message_ids=[message.id],
-                               classification=classification.to_doc(), ticket=ticket, case_id=case_id)
+                               classification=classification.to_doc(), ticket=ticket, case_id=case_id,
+                               subject=parties.subject if parties else None,
+                               third_party=parties.third_party if parties else False)
         self._link_message(case, message)
         if ticket:
             self.store.put("refs", f"ticket:{ticket['system']}:{ticket['id']}", {"case_id": case.id})

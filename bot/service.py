@@ -29,6 +29,10 @@ INTEGRATIONS: list[str] = [
     "bot.pipeline",
     "bot.reminders",
     "bot.web.desk",
+    "bot.verification",
+    "bot.identity_review",
+    "bot.web.form",
+    "bot.delivery",
 ]
 
 

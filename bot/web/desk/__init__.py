@@ -62,4 +62,4 @@ def setup(service: Service) -> None:
     service.startup_checks.append(lambda: check_agents(service))
 
 
-from bot.web.desk import auth, views, actions, files, sent_mail  # noqa: E402,F401 - each adds its routes to `desk`
+from bot.web.desk import auth, views, actions, files, sent_mail, identity  # noqa: E402,F401 - each adds its routes to `desk`
