@@ -126,6 +126,7 @@ class SlackConfig:
     escalation_user: str = ""  # the DPO or lead to mention on escalation
     api_base_url: str = ""  # tests point this at a local server
     show_personal_data: bool = False
+    language: str = "en"  # language of the Slack texts (a catalogue in bot/locales)
 
 
 @dataclass

@@ -33,6 +33,7 @@ INTEGRATIONS: list[str] = [
     "bot.identity_review",
     "bot.web.form",
     "bot.delivery",
+    "integrations.slack",
 ]
 
 

@@ -2,8 +2,9 @@
 
 Each system's fake (tests/fakes/<system>.py) registers the documented endpoints with their
 documented response shapes. Tests can make the next N matching requests answer 429 with a
-Retry-After (or a 5xx), or hang past the client's timeout. A request that no route expects is
-answered 501 and remembered: `assert_clean()` (called by the fixtures) then fails the test.
+Retry-After (or a 5xx), hang past the client's timeout, or do the work and then drop the
+connection (a lost answer: the client cannot know whether it happened). A request that no route
+expects is answered 501 and remembered: `assert_clean()` (called by the fixtures) then fails the test.
 """
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ class _Fault:
     path: re.Pattern[str] | None
     remaining: int
     reply: Reply | None  # None: hang until the fake stops
+    lose: bool = False  # handle the request, then drop the connection without answering
 
 
 Handler = Callable[..., Any]
@@ -82,6 +84,10 @@ class FakeApi:
         self._faults.append(_Fault(method, re.compile(path) if path else None, times,
                                    Reply(status, body if body is not None else {"error": "injected"},
                                          dict(headers or {}))))
+
+    def lose(self, times: int, path: str | None = None, method: str | None = None) -> None:
+        """The next `times` matching requests are handled, but the connection closes before the answer."""
+        self._faults.append(_Fault(method, re.compile(path) if path else None, times, None, lose=True))
 
     def hang(self, path: str | None = None) -> None:
         """Matching requests get no answer until the fake stops (to exercise client timeouts)."""
@@ -139,10 +145,10 @@ class FakeApi:
         with self._lock:
             self.requests.append(seen)
             fault = self._take_fault(seen)
-        if fault is not None and fault.reply is None:
+        if fault is not None and fault.reply is None and not fault.lose:
             self._release.wait(10)
             return self._send(http, Reply(503, {"error": "hung"}))
-        if fault is not None:
+        if fault is not None and fault.reply is not None:
             return self._send(http, fault.reply)
         if not self.authorized(seen):
             return self._send(http, self.unauthorized)
@@ -150,6 +156,9 @@ class FakeApi:
             match = pattern.match(seen.path)
             if method == seen.method and match:
                 result = handler(seen, **match.groupdict())
+                if fault is not None and fault.lose:
+                    http.close_connection = True  # the work is done; the answer never leaves
+                    return None
                 return self._send(http, result if isinstance(result, Reply) else Reply(200, result))
         self.unexpected.append(f"{seen.method} {seen.path}")
         return self._send(http, Reply(501, {"error": "unexpected request"}))
