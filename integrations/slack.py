@@ -29,6 +29,7 @@ from bot.models import Case, State
 from bot.outbox import Effect, PermanentFailure, RetryLater
 from bot.service import Service
 from integrations import slack_blocks as blocks
+from integrations.slack_approval import approval_message
 from integrations.base import Notifier
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ class SlackApi:
                 self.store.put("kv", marker, {**seen, "ts": found})
                 return {"channel": seen["channel"], "ts": found}
         else:
-            seen = {"kind": "slack_post", "channel": channel, "since": f"{self.wall() - 600:.6f}"}
+            seen = {"kind": "slack_post", "marker": marker, "channel": channel, "since": f"{self.wall() - 600:.6f}"}
             self.store.put("kv", marker, seen)
         kwargs: dict[str, Any] = {"channel": channel, "text": text, "unfurl_links": False, "unfurl_media": False,
                                   "metadata": {"event_type": METADATA_EVENT, "event_payload": {"key": key}}}
@@ -130,6 +131,14 @@ class SlackApi:
             if not cursor:
                 return ""
         return ""
+
+    def purge_markers(self, max_age_days: float = 14) -> int:
+        """Forget post markers older than any retry of their effect (scheduled)."""
+        oldest = self.wall() - max_age_days * 86400
+        stale = [d for d in self.store.find("kv", {"kind": "slack_post"}) if float(d.get("since", 0)) < oldest]
+        for doc in stale:
+            self.store.delete("kv", doc["marker"])
+        return len(stale)
 
     def update(self, channel: str, ts: str, text: str, message_blocks: list[dict[str, Any]]) -> None:
         self.call("chat_update", channel=channel, ts=ts, text=text, blocks=message_blocks)
@@ -194,7 +203,7 @@ class SlackNotifier(Notifier):
     def post_approval(self, case: Case, key: str) -> None:
         previous = self.approval_message(case.id)
         posted = self.api.post_once(key, case.slack.get("channel") or self.settings.channel,
-                                    *blocks.approval_message(case, case.draft["hash"], self.render),
+                                    *approval_message(case, case.draft["hash"], self.render),
                                     thread_ts=case.slack.get("ts", ""), broadcast=True)
         if previous and previous["ts"] != posted["ts"]:
             self.refresh_approval(case)  # the earlier draft's buttons go: it is superseded
@@ -208,7 +217,7 @@ class SlackNotifier(Notifier):
         """Re-render an approval message from the case: buttons bound to its current version, or the decision."""
         message = message or self.approval_message(case.id)
         if message:
-            text, rendered = blocks.approval_message(case, message["draft_hash"], self.render)
+            text, rendered = approval_message(case, message["draft_hash"], self.render)
             self.api.update(message["channel"], message["ts"], text, rendered)
 
     def _personal(self, case: Case) -> dict[str, str]:
@@ -239,7 +248,8 @@ class SlackNotifier(Notifier):
             if not scopes.intersection(HISTORY_SCOPES):
                 missing.append(" or ".join(HISTORY_SCOPES))
             if missing:
-                return f"[slack] the bot token lacks scopes: {', '.join(missing)}; add them in the Slack app and reinstall"
+                return (f"[slack] the bot token lacks scopes: {', '.join(missing)}; "
+                        "add them in the Slack app and reinstall it")
         return None
 
 
@@ -303,8 +313,7 @@ def run_request_approval(service: Service, notifier: SlackNotifier, effect: dict
     case = service.cases.get(effect["case_id"])
     if case.state != State.DRAFTED or case.draft.get("hash") != effect["payload"]["draft_hash"]:
         return {"skipped": str(case.state)}  # decided meanwhile, or a newer draft has its own message
-    if not _thread_ready(service, case):
-        case.slack = {}
+    _thread_ready(service, case)  # waits for the case post; without one the message goes to the channel
     notifier.post_approval(case, effect["key"])
     return {"posted": True}
 
@@ -353,4 +362,4 @@ def setup(service: Service) -> None:
     service.outbox.register(THREAD_UPDATE, lambda effect: run_thread_update(service, notifier, effect))
     service.outbox.register(REQUEST_APPROVAL, lambda effect: run_request_approval(service, notifier, effect))
     service.startup_checks.append(notifier.check)
-    service.add_job("slack_replay_purge", interactions.guard.purge, seconds=600)
+    service.add_job("slack_purge", lambda: (interactions.guard.purge(), api.purge_markers()), seconds=600)

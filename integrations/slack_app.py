@@ -10,6 +10,7 @@ attempt is audited with the actor `slack:<user id>`.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -31,8 +32,9 @@ from bot.models import CASE_REF_PATTERN, Case, Flag, State
 from bot.outbox import PermanentFailure, RetryLater
 from bot.service import Service
 from integrations.slack import SlackNotifier
-from integrations.slack_blocks import ACTION_PREFIX, APPROVAL_ACTIONS, REASON_CALLBACK, Binding, approval_outcome, \
-    approval_status, case_summary, reason_modal, week_message
+from integrations.slack_approval import APPROVAL_ACTIONS, REASON_CALLBACK, approval_outcome, approval_status, \
+    reason_modal
+from integrations.slack_blocks import ACTION_PREFIX, Binding, case_summary, week_message
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +115,18 @@ def _ack(ack: Callable[..., None]) -> None:
     ack()
 
 
+def _logged(listener: Callable[..., None]) -> Callable[..., None]:
+    """A lazy listener whose Slack API failures are logged (nobody waits for its answer)."""
+    @functools.wraps(listener)  # bolt reads the wrapped listener's argument names
+    def run(**kwargs: Any) -> None:
+        try:
+            listener(**kwargs)
+        except (RetryLater, PermanentFailure) as exc:
+            log.warning("slack %s stopped: %s", listener.__name__, exc)
+
+    return run
+
+
 class SlackInteractions:
     """The bolt App and its listeners; `blueprint()` mounts it in the service's Flask app."""
 
@@ -129,9 +143,9 @@ class SlackInteractions:
                        client=self.api.client, token_verification_enabled=False, before_authorize=self.guard,
                        listener_executor=self.executor, logger=_bolt_logger())
         actions = "|".join((*APPROVAL_ACTIONS, "assign"))
-        self.app.action(re.compile(f"^{ACTION_PREFIX}({actions})$"))(ack=_ack, lazy=[self.on_button])
-        self.app.view(REASON_CALLBACK)(ack=self.ack_reason, lazy=[self.on_reason])
-        self.app.command("/dsar")(ack=_ack, lazy=[self.on_command])
+        self.app.action(re.compile(f"^{ACTION_PREFIX}({actions})$"))(ack=_ack, lazy=[_logged(self.on_button)])
+        self.app.view(REASON_CALLBACK)(ack=self.ack_reason, lazy=[_logged(self.on_reason)])
+        self.app.command("/dsar")(ack=_ack, lazy=[_logged(self.on_command)])
 
     def blueprint(self) -> Blueprint:
         handler = SlackRequestHandler(self.app)
@@ -209,10 +223,9 @@ class SlackInteractions:
     def on_reason(self, body: dict[str, Any], view: dict[str, Any]) -> None:
         try:
             meta = json.loads(view.get("private_metadata") or "{}")
-            binding = Binding.decode(json.dumps({"c": meta["c"], "h": meta["h"], "v": meta["v"]}))
-            kind = meta["a"]
-        except (ValueError, KeyError, TypeError):
+        except ValueError:
             return
+        binding, kind = Binding.decode(meta), meta.get("a")
         reason = _reason(view)
         user = (body.get("user") or {}).get("id", "")
         say = self._say(str(meta.get("ch", "")), user)

@@ -18,9 +18,7 @@ from urllib.parse import quote
 from bot.i18n import t
 from bot.models import Case, State
 
-APPROVAL_ACTIONS = ("approve", "request_changes", "refuse")
 ACTION_PREFIX = "dsar_"
-REASON_CALLBACK = "dsar_reason"
 _MAX_SECTION = 2900  # a section's text may hold 3000 characters
 _MAX_BLOCKS = 45  # a message may hold 50 blocks
 
@@ -47,10 +45,6 @@ def _safe(value: object) -> Mrkdwn:
 def tr(key: str, language: str, **values: object) -> Mrkdwn:
     """A catalogue text with every value escaped (unless already `Mrkdwn`)."""
     return Mrkdwn(t(key, language, **{name: _safe(value) for name, value in values.items()}))
-
-
-def is_user_id(value: str) -> bool:
-    return bool(_USER_ID.fullmatch(value))
 
 
 def mention(slack_id: str) -> Mrkdwn:
@@ -112,12 +106,12 @@ class Render:
         return {"type": "plain_text", "text": t(key, self.language, **values)[:limit], "emoji": False}
 
 
-def _mrkdwn(text: Mrkdwn) -> dict[str, str]:
+def section_text(text: Mrkdwn) -> dict[str, str]:
     return {"type": "mrkdwn", "text": text}
 
 
-def _context(*texts: Mrkdwn) -> dict[str, Any]:
-    return {"type": "context", "elements": [_mrkdwn(text) for text in texts]}
+def context(*texts: Mrkdwn) -> dict[str, Any]:
+    return {"type": "context", "elements": [section_text(text) for text in texts]}
 
 
 # --- pieces of a case ---------------------------------------------------------------------------
@@ -139,7 +133,7 @@ def received_day(case: Case, r: Render) -> date:
 
 
 def _field(r: Render, label_key: str, value: object) -> dict[str, str]:
-    return _mrkdwn(Mrkdwn(f"*{escape_mrkdwn(t(label_key, r.language))}*\n{_safe(value)}"))
+    return section_text(Mrkdwn(f"*{escape_mrkdwn(t(label_key, r.language))}*\n{_safe(value)}"))
 
 
 def _case_fields(case: Case, r: Render, due: Mrkdwn | None = None) -> list[dict[str, str]]:
@@ -162,11 +156,13 @@ def _links(case: Case, r: Render) -> dict[str, Any]:
     if case.ticket.get("id"):
         label = r.tr("slack.case.ticket_label", system=case.ticket.get("system", ""), id=case.ticket["id"])
         texts.append(r.tr("slack.case.ticket", link=link(case.ticket.get("url", ""), label)))
-    texts.append(r.tr("slack.case.desk", link=link(r.case_url(case.ref), r.tr("slack.case.open_in_desk", ref=case.ref))))
-    return _context(*texts)
+    desk = link(r.case_url(case.ref), r.tr("slack.case.open_in_desk", ref=case.ref))
+    texts.append(r.tr("slack.case.desk", link=desk))
+    return context(*texts)
 
 
-def _button(r: Render, action: str, value: str, style: str = "", confirm: dict[str, Any] | None = None) -> dict[str, Any]:
+def button(r: Render, action: str, value: str, style: str = "",
+           confirm: dict[str, Any] | None = None) -> dict[str, Any]:
     button: dict[str, Any] = {"type": "button", "action_id": ACTION_PREFIX + action,
                               "text": r.plain(f"slack.button.{action}"), "value": value}
     if style:
@@ -182,17 +178,41 @@ def personal_lines(r: Render, personal: dict[str, str]) -> Mrkdwn:
                             for key, value in personal.items() if value))
 
 
+# --- what a button is about ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Binding:
+    """What a button is about: the case, the draft hash shown and the case version shown."""
+
+    case_id: str
+    draft_hash: str
+    version: int
+
+    def encode(self) -> str:
+        return json.dumps({"c": self.case_id, "h": self.draft_hash, "v": self.version}, separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, value: str | dict[str, Any] | None) -> "Binding | None":
+        """From a button value (JSON) or a modal's metadata; None when it is not one of ours."""
+        try:
+            data = value if isinstance(value, dict) else json.loads(value or "")
+            binding = cls(str(data["c"]), str(data.get("h", "")), int(data["v"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+        return binding if re.fullmatch(r"[0-9a-f]{8,64}", binding.case_id) else None
+
+
+
 # --- the case post and its thread ---------------------------------------------------------------
 def case_post(case: Case, r: Render, personal: dict[str, str] | None = None) -> tuple[str, list[dict[str, Any]]]:
     """The channel post for a case; kept current with chat.update as the case moves."""
-    blocks: list[dict[str, Any]] = [{"type": "section", "text": _mrkdwn(r.tr("slack.case.new", ref=r.ref_link(case.ref))),
-                                     "fields": _case_fields(case, r)}]
+    title = r.tr("slack.case.new", ref=r.ref_link(case.ref))
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": section_text(title), "fields": _case_fields(case, r)}]
     if r.show_personal_data and personal and any(personal.values()):
-        blocks.append({"type": "section", "text": _mrkdwn(personal_lines(r, personal))})
+        blocks.append({"type": "section", "text": section_text(personal_lines(r, personal))})
     blocks.append(_links(case, r))
     if not case.assignee and case.state not in _DONE:
         blocks.append({"type": "actions", "block_id": f"dsar_case_{case.version}",
-                       "elements": [_button(r, "assign", Binding(case.id, "", case.version).encode())]})
+                       "elements": [button(r, "assign", Binding(case.id, "", case.version).encode())]})
     text = r.tr("slack.case.fallback", ref=case.ref, rights=rights_text(case, r), due=case.effective_due.isoformat())
     return text, blocks
 
@@ -249,114 +269,6 @@ def escalation_text(case: Case, reminder: Mrkdwn, who: str, r: Render) -> Mrkdwn
     return r.tr("slack.escalation.no_one", ref=case.ref, text=reminder)
 
 
-# --- approval ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Binding:
-    """What a button is about: the case, the draft hash shown and the case version shown."""
-
-    case_id: str
-    draft_hash: str
-    version: int
-
-    def encode(self) -> str:
-        return json.dumps({"c": self.case_id, "h": self.draft_hash, "v": self.version}, separators=(",", ":"))
-
-    @classmethod
-    def decode(cls, value: str | None) -> "Binding | None":
-        try:
-            data = json.loads(value or "")
-            binding = cls(str(data["c"]), str(data.get("h", "")), int(data["v"]))
-        except (ValueError, KeyError, TypeError):
-            return None
-        return binding if re.fullmatch(r"[0-9a-f]{8,64}", binding.case_id) else None
-
-
-@dataclass(frozen=True)
-class ApprovalStatus:
-    kind: str  # pending | approved | refused | changes_requested | superseded | no_longer
-    actor: str = ""
-    at: datetime | None = None
-    reason: str = ""
-
-
-def approval_status(case: Case, shown_hash: str) -> ApprovalStatus:
-    """What became of the draft `shown_hash`: the approval message is rendered from this alone."""
-    def last(action: str) -> dict[str, Any]:
-        return next((d for d in reversed(case.decisions) if d.get("action") == action), {})
-
-    def when(entry: dict[str, Any]) -> datetime | None:
-        return datetime.fromisoformat(entry["at"]) if entry.get("at") else None
-
-    if case.draft.get("hash") != shown_hash:
-        return ApprovalStatus("superseded")
-    if case.approval.get("draft_hash") == shown_hash and case.state in (State.APPROVED, State.DELIVERED, State.CLOSED):
-        return ApprovalStatus("approved", case.approval.get("by", ""), when(case.approval))
-    if case.state == State.REFUSED:
-        entry = last("refuse")
-        return ApprovalStatus("refused", entry.get("by", ""), when(entry), entry.get("reason", ""))
-    if any(f.code == "changes_requested" for f in case.open_flags):
-        entry = last("request_changes")
-        return ApprovalStatus("changes_requested", entry.get("by", ""), when(entry), entry.get("reason", ""))
-    if case.state == State.DRAFTED:
-        return ApprovalStatus("pending")
-    return ApprovalStatus("no_longer")
-
-
-def approval_message(case: Case, shown_hash: str, r: Render) -> tuple[str, list[dict[str, Any]]]:
-    """The message with the decision buttons, or, once decided, who decided and when."""
-    blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": _mrkdwn(r.tr("slack.approval.ready", ref=r.ref_link(case.ref)))},
-        _context(r.tr("slack.approval.details", rights=rights_text(case, r), due=due_text(case, r),
-                      hash=shown_hash[:12]),
-                 r.tr("slack.approval.review", link=link(r.case_url(case.ref),
-                                                         r.tr("slack.case.open_in_desk", ref=case.ref)))),
-    ]
-    status = approval_status(case, shown_hash)
-    if status.kind == "pending":
-        value = Binding(case.id, shown_hash, case.version).encode()
-        confirm = {"title": r.plain("slack.confirm.approve.title", 100),
-                   "text": r.plain("slack.confirm.approve.text", 300, hash=shown_hash[:12], ref=case.ref),
-                   "confirm": r.plain("slack.confirm.approve.yes", 30), "deny": r.plain("slack.confirm.no", 30)}
-        elements = [_button(r, "approve", value, "primary", confirm), _button(r, "request_changes", value),
-                    _button(r, "refuse", value, "danger")]
-        if not case.assignee:
-            elements.append(_button(r, "assign", value))
-        # a new block_id per version: Slack asks for one per iteration of an updated message
-        blocks.append({"type": "actions", "block_id": f"dsar_approval_{case.version}", "elements": elements})
-    else:
-        blocks.append({"type": "section", "text": _mrkdwn(approval_outcome(case, shown_hash, r))})
-    return r.tr("slack.approval.fallback", ref=case.ref), blocks
-
-
-def approval_outcome(case: Case, shown_hash: str, r: Render) -> Mrkdwn:
-    """What became of the draft once it is no longer awaiting a decision (who and when, or why not)."""
-    status = approval_status(case, shown_hash)
-    if status.kind in ("approved", "refused", "changes_requested"):
-        outcome = r.tr(f"slack.approval.{status.kind}", actor=actor_label(status.actor, r.language),
-                       at=slack_time(status.at) if status.at else r.tr("slack.none"))
-        if status.reason:
-            outcome = Mrkdwn(outcome + "\n" + r.tr("slack.update.reason", reason=status.reason[:500]))
-        return outcome
-    if status.kind == "superseded":
-        return r.tr("slack.approval.superseded")
-    return r.tr("slack.approval.no_longer", state=state_text(case.state, r))
-
-
-def reason_modal(kind: str, case: Case, binding: Binding, channel: str, message_ts: str, r: Render) -> dict[str, Any]:
-    """The modal asking why (request changes, refuse); what it is about rides in private_metadata."""
-    metadata = {"a": kind, "c": binding.case_id, "h": binding.draft_hash, "v": binding.version,
-                "ch": channel, "ts": message_ts}
-    return {
-        "type": "modal", "callback_id": REASON_CALLBACK, "private_metadata": json.dumps(metadata),
-        "title": r.plain(f"slack.modal.{kind}.title", 24), "submit": r.plain("slack.modal.submit", 24),
-        "close": r.plain("slack.modal.cancel", 24),
-        "blocks": [{"type": "input", "block_id": "reason", "label": r.plain("slack.modal.reason", 2000),
-                    "hint": r.plain(f"slack.modal.{kind}.hint", 2000, ref=case.ref),
-                    "element": {"type": "plain_text_input", "action_id": "reason", "multiline": True,
-                                "max_length": 2000}}],
-    }
-
-
 # --- lists: the digest and /dsar week ------------------------------------------------------------
 @dataclass
 class _Sections:
@@ -376,7 +288,7 @@ class _Sections:
 
     def flush(self) -> None:
         if self._lines:
-            self.blocks.append({"type": "section", "text": _mrkdwn(Mrkdwn("\n".join(self._lines)))})
+            self.blocks.append({"type": "section", "text": section_text(Mrkdwn("\n".join(self._lines)))})
             self._lines = []
 
 
@@ -391,9 +303,9 @@ def digest_message(rows: list[dict[str, Any]], today: date, r: Render) -> tuple[
     """The daily list of open cases grouped by urgency, most urgent first (refs and dates only)."""
     if not rows:
         text = r.tr("slack.digest.empty", date=today.isoformat())
-        return text, [{"type": "section", "text": _mrkdwn(text)}]
+        return text, [{"type": "section", "text": section_text(text)}]
     sections = _Sections()
-    sections.blocks.append({"type": "section", "text": _mrkdwn(r.tr("slack.digest.title", date=today.isoformat(),
+    sections.blocks.append({"type": "section", "text": section_text(r.tr("slack.digest.title", date=today.isoformat(),
                                                                        count=len(rows)))})
     for urgency in ("overdue", "due_soon", "on_track"):
         group = sorted((row for row in rows if row.get("urgency") == urgency), key=lambda x: (x["days_left"], x["ref"]))
@@ -410,9 +322,9 @@ def week_message(cases: Iterable[Case], today: date, until: date, r: Render) -> 
     due = [c for c in cases if c.effective_due <= until]
     if not due:
         text = r.tr("slack.command.week.empty", until=until.isoformat())
-        return text, [{"type": "section", "text": _mrkdwn(text)}]
+        return text, [{"type": "section", "text": section_text(text)}]
     sections = _Sections()
-    sections.blocks.append({"type": "section", "text": _mrkdwn(r.tr("slack.command.week.title",
+    sections.blocks.append({"type": "section", "text": section_text(r.tr("slack.command.week.title",
                                                                        until=until.isoformat(), count=len(due)))})
     for case in sorted(due, key=lambda c: (c.effective_due, c.ref)):
         sections.line(_row(r, case.ref, case.effective_due.isoformat(), (case.effective_due - today).days, case.state))
@@ -426,7 +338,7 @@ def case_summary(case: Case, today: date, r: Render) -> tuple[str, list[dict[str
     days = r.tr("slack.command.summary.days_left", days=left) if left >= 0 else \
         r.tr("slack.command.summary.days_late", days=-left)
     title = r.tr("slack.command.summary.title", ref=r.ref_link(case.ref), state=state_text(case.state, r))
-    blocks = [{"type": "section", "text": _mrkdwn(title),
+    blocks = [{"type": "section", "text": section_text(title),
                "fields": _case_fields(case, r, due=Mrkdwn(f"{due_text(case, r)} ({days})"))},
               _links(case, r)]
     return Mrkdwn(f"{case.ref}: {state_text(case.state, r)}"), blocks
@@ -437,4 +349,4 @@ def _with_more(sections: _Sections, r: Render) -> list[dict[str, Any]]:
     if not sections.left_out:
         return sections.blocks
     more = r.tr("slack.digest.more", count=sections.left_out, link=link(r.desk_url(), r.desk_url()))
-    return [*sections.blocks, _context(more)]
+    return [*sections.blocks, context(more)]

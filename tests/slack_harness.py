@@ -121,7 +121,8 @@ def button(message: dict[str, Any], action: str) -> dict[str, Any]:
 
 
 def buttons(message: dict[str, Any]) -> list[str]:
-    return [e["action_id"] for b in message.get("blocks", []) for e in b.get("elements", []) if e.get("type") == "button"]
+    return [e["action_id"] for block in message.get("blocks", []) for e in block.get("elements", [])
+            if e.get("type") == "button"]
 
 
 def text_of(message: dict[str, Any]) -> str:

@@ -6,10 +6,12 @@ import time
 
 import pytest
 
-from bot.models import State
+from bot.models import Case, State
+from tests.conftest import FakeClock
 from tests.fakes import slack as fake_slack
 from tests.fakes.slack import FakeSlack, signed_headers
-from tests.slack_harness import AGENT, APPROVER, GUEST, SlackHarness, button, buttons, fake, harness, text_of  # noqa: F401
+from tests.slack_harness import AGENT, APPROVER, GUEST, SlackHarness, button, buttons, text_of
+from tests.slack_harness import fake, harness  # noqa: F401 - fixtures
 
 DRAFT = "3f" * 32
 NEW_DRAFT = "9c" * 32
@@ -20,14 +22,14 @@ def _audit(harness: SlackHarness, case_id: str) -> list[dict]:
 
 
 @pytest.fixture
-def drafted(harness: SlackHarness, fake: FakeSlack):  # noqa: ANN201
+def drafted(harness: SlackHarness) -> Case:
     case = harness.open_case()
     harness.run_outbox()
     case = harness.draft(case, DRAFT)
     return case
 
 
-def test_an_approver_approves_the_draft_shown(harness: SlackHarness, fake: FakeSlack, drafted) -> None:  # noqa: ANN001
+def test_an_approver_approves_the_draft_shown(harness: SlackHarness, fake: FakeSlack, drafted: Case) -> None:
     message = harness.approval_message(drafted)
     assert message["thread_ts"] == harness.service.cases.get(drafted.id).slack["ts"] and message["reply_broadcast"]
     assert buttons(message) == ["dsar_approve", "dsar_request_changes", "dsar_refuse", "dsar_assign"]
@@ -48,14 +50,15 @@ def test_an_approver_approves_the_draft_shown(harness: SlackHarness, fake: FakeS
     assert event["actor"] == f"slack:{APPROVER}" and event["detail"]["draft_hash"] == DRAFT
 
 
-def _unchanged(harness: SlackHarness, fake: FakeSlack, case, audit_before: int) -> None:  # noqa: ANN001
+def _unchanged(harness: SlackHarness, case: Case, audit_before: int) -> None:
     current = harness.service.cases.get(case.id)
     assert current.state == State.DRAFTED and current.version == case.version and not current.approval
     assert len(_audit(harness, case.id)) == audit_before
 
 
 @pytest.mark.parametrize("forgery", ["unsigned", "stale", "wrong_secret", "body_changed", "future"])
-def test_unverifiable_clicks_change_nothing(harness: SlackHarness, fake: FakeSlack, drafted, forgery: str) -> None:  # noqa: ANN001
+def test_unverifiable_clicks_change_nothing(harness: SlackHarness, fake: FakeSlack, drafted: Case,
+                                            forgery: str) -> None:
     case = harness.service.cases.get(drafted.id)
     audit_before = len(_audit(harness, case.id))
     message = harness.approval_message(case)
@@ -69,11 +72,11 @@ def test_unverifiable_clicks_change_nothing(harness: SlackHarness, fake: FakeSla
     }[forgery]
     response = harness.post("/slack/interactions", body, headers=headers)
     assert response.status_code == 401
-    _unchanged(harness, fake, case, audit_before)
+    _unchanged(harness, case, audit_before)
     assert fake.ephemerals == [] and buttons(fake.message(message["ts"]))
 
 
-def test_a_replayed_click_is_refused(harness: SlackHarness, fake: FakeSlack, drafted) -> None:  # noqa: ANN001
+def test_a_replayed_click_is_refused(harness: SlackHarness, fake: FakeSlack, drafted: Case) -> None:
     case = harness.service.cases.get(drafted.id)
     message = harness.approval_message(case)
     body = fake_slack.block_actions(fake, AGENT, "dsar_approve", button(message, "approve")["value"], message["ts"])
@@ -89,7 +92,7 @@ def test_a_replayed_click_is_refused(harness: SlackHarness, fake: FakeSlack, dra
     assert harness.interactions.guard.purge() == 1
 
 
-def test_a_non_approver_is_told_and_nothing_changes(harness: SlackHarness, fake: FakeSlack, drafted) -> None:  # noqa: ANN001
+def test_a_non_approver_is_told_and_nothing_changes(harness: SlackHarness, fake: FakeSlack, drafted: Case) -> None:
     case = harness.service.cases.get(drafted.id)
     audit_before = len(_audit(harness, case.id))
     message = harness.approval_message(case)
@@ -101,11 +104,11 @@ def test_a_non_approver_is_told_and_nothing_changes(harness: SlackHarness, fake:
     assert all("Only the approvers configured in dsarbot" in e["text"] for e in fake.ephemerals)
     refused = [e for e in _audit(harness, case.id)[audit_before:]]
     assert [(e["action"], e["actor"], e["detail"]["kind"], e["detail"]["outcome"]) for e in refused] == [
-        ("slack_refused", f"slack:{AGENT}", action, "not_approver") for action in ("approve", "refuse", "request_changes")]
+        ("slack_refused", f"slack:{AGENT}", kind, "not_approver") for kind in ("approve", "refuse", "request_changes")]
 
 
 def test_a_click_on_an_old_draft_is_refused_with_an_explanation(harness: SlackHarness, fake: FakeSlack,
-                                                                drafted) -> None:  # noqa: ANN001
+                                                                drafted: Case) -> None:
     old_message = harness.approval_message(drafted)
     harness.draft(drafted, NEW_DRAFT)  # an agent re-ran the gathering: a new draft, a new message
     new_message = harness.approval_message(drafted)
@@ -123,7 +126,7 @@ def test_a_click_on_an_old_draft_is_refused_with_an_explanation(harness: SlackHa
     assert harness.service.cases.get(drafted.id).approval["draft_hash"] == NEW_DRAFT
 
 
-def test_a_click_on_a_changed_case_refreshes_the_buttons(harness: SlackHarness, fake: FakeSlack, drafted) -> None:  # noqa: ANN001
+def test_a_click_on_a_changed_case_refreshes_the_buttons(harness: SlackHarness, fake: FakeSlack, drafted: Case) -> None:
     message = harness.approval_message(drafted)
     old_value = button(message, "approve")["value"]
     harness.service.cases.flag(drafted.id, "note", "an agent looked")  # the case moves on
@@ -137,7 +140,7 @@ def test_a_click_on_a_changed_case_refreshes_the_buttons(harness: SlackHarness, 
     assert harness.service.cases.get(drafted.id).state == State.APPROVED
 
 
-def test_request_changes_asks_why_then_flags_the_case(harness: SlackHarness, fake: FakeSlack, drafted) -> None:  # noqa: ANN001
+def test_request_changes_asks_why_then_flags_the_case(harness: SlackHarness, fake: FakeSlack, drafted: Case) -> None:
     message = harness.approval_message(drafted)
     approve = button(message, "approve")["value"]
     harness.click(APPROVER, "request_changes", message)
@@ -155,13 +158,14 @@ def test_request_changes_asks_why_then_flags_the_case(harness: SlackHarness, fak
     assert f"Changes requested by <@{APPROVER}>" in shown and "&lt;!channel&gt;" in shown
     assert buttons(fake.message(message["ts"])) == []
     event = _audit(harness, drafted.id)[-1]
-    assert event["action"] == "request_changes" and "reason_sha256" in event["detail"] and "reason" not in event["detail"]
+    assert event["action"] == "request_changes"
+    assert "reason_sha256" in event["detail"] and "reason" not in event["detail"]  # the audit keeps no free text
     harness.click(APPROVER, "approve", message, value=approve)  # a click from before: changes were requested
     assert harness.service.cases.get(drafted.id).state == State.DRAFTED
     assert f"Nothing was changed: Changes requested by <@{APPROVER}>" in fake.ephemerals[-1]["text"]
 
 
-def test_refuse_with_a_reason(harness: SlackHarness, fake: FakeSlack, drafted) -> None:  # noqa: ANN001
+def test_refuse_with_a_reason(harness: SlackHarness, fake: FakeSlack, drafted: Case) -> None:
     message = harness.approval_message(drafted)
     harness.click(APPROVER, "refuse", message)
     harness.click(AGENT, "refuse", message)  # not an approver: no modal for them
@@ -189,7 +193,7 @@ def test_assign_to_me(harness: SlackHarness, fake: FakeSlack) -> None:
     assert _audit(harness, case.id)[-1]["action"] == "assign"
 
 
-def test_slash_command(harness: SlackHarness, fake: FakeSlack, clock) -> None:  # noqa: ANN001
+def test_slash_command(harness: SlackHarness, clock: FakeClock) -> None:
     soon = harness.open_case()
     clock.advance(days=20)
     later = harness.open_case()
@@ -206,3 +210,11 @@ def test_slash_command(harness: SlackHarness, fake: FakeSlack, clock) -> None:  
     assert "Only members" in harness.command(GUEST, soon.ref)["text"]
     assert "Only members" in harness.command(AGENT, soon.ref, team="T0ELSEWHERE")["text"]
     assert [e["action"] for e in _audit(harness, soon.id)][-1] == "slack_lookup"
+
+
+def test_slack_failing_during_a_click_changes_nothing(harness: SlackHarness, fake: FakeSlack, drafted: Case,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    fake.api.fail(1, 500, path="views.open", body={"ok": False, "error": "internal_error"})
+    harness.click(APPROVER, "refuse", harness.approval_message(drafted))
+    assert fake.views == [] and harness.service.cases.get(drafted.id).state == State.DRAFTED
+    assert "slack on_button stopped: slack views_open: internal_error" in caplog.text

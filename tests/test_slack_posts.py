@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +12,7 @@ from bot.config import ConfigError, load_config
 from bot.models import Person
 from bot.service import build_service
 from integrations.slack_blocks import escape_mrkdwn, link
+from tests.conftest import FakeClock
 from tests.fakes.slack import FakeSlack
 from tests.slack_harness import BASE_URL, SlackHarness, fake, harness, text_of  # noqa: F401 - fixtures
 
@@ -17,7 +20,8 @@ EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 
 
 def test_a_new_case_is_posted_once_with_what_agents_need(harness: SlackHarness, fake: FakeSlack) -> None:
-    case = harness.open_case(ticket={"system": "zendesk", "id": "4521", "url": "https://shop.zendesk.com/agent/tickets/4521"})
+    ticket = {"system": "zendesk", "id": "4521", "url": "https://shop.zendesk.com/agent/tickets/4521"}
+    case = harness.open_case(ticket=ticket)
     harness.run_outbox()
     harness.run_outbox()
     posts = fake.top_level()
@@ -44,6 +48,10 @@ def test_a_lost_answer_does_not_post_twice(harness: SlackHarness, fake: FakeSlac
     assert harness.service.cases.get(case.id).slack["ts"] == fake.top_level()[0]["ts"]
     assert len(fake.api.calls("POST", "/api/conversations.history")) == 1
     assert len(fake.api.calls("POST", "/api/chat.postMessage")) == 1
+    api = harness.interactions.api
+    assert api.purge_markers() == 0  # kept while a retry could still need them
+    api.wall = lambda: time.time() + 15 * 86400
+    assert api.purge_markers() == 1
 
 
 def test_rate_limited_post_waits_for_retry_after(harness: SlackHarness, fake: FakeSlack) -> None:
@@ -77,7 +85,7 @@ def test_no_email_address_or_name_reaches_slack_by_default(harness: SlackHarness
         assert "Jeanne" not in body and "Accès à mes" not in body
 
 
-def test_text_from_emails_is_inert_in_slack(tmp_path, clock, fake: FakeSlack) -> None:  # noqa: ANN001, F811
+def test_text_from_emails_is_inert_in_slack(tmp_path: Path, clock: FakeClock, fake: FakeSlack) -> None:  # noqa: F811
     harness = SlackHarness(tmp_path / "data", clock, fake, show_personal_data=True)
     subject = "<!channel> urgent <http://evil.example|click here> & <@U0DPO>"
     harness.service.store.put("messages", "m1", {"subject": subject})
@@ -139,7 +147,7 @@ def test_the_digest_is_one_message_by_urgency_once_a_day(harness: SlackHarness, 
     assert f"due {soon.effective_due.isoformat()} · 5 days left" in body
 
 
-def test_french_texts(tmp_path, clock, fake: FakeSlack) -> None:  # noqa: ANN001, F811
+def test_french_texts(tmp_path: Path, clock: FakeClock, fake: FakeSlack) -> None:  # noqa: F811
     harness = SlackHarness(tmp_path / "data", clock, fake, language="fr")
     harness.open_case()
     harness.run_outbox()
@@ -148,7 +156,7 @@ def test_french_texts(tmp_path, clock, fake: FakeSlack) -> None:  # noqa: ANN001
     assert "Nouvelle demande RGPD" in post and "Accès" in post and "Échéance" in post
 
 
-def test_startup_check_says_what_is_wrong(harness: SlackHarness, fake: FakeSlack, tmp_path, clock) -> None:  # noqa: ANN001
+def test_startup_check_says_what_is_wrong(harness: SlackHarness, tmp_path: Path, clock: FakeClock) -> None:
     assert harness.service.run_startup_checks() == []
     other = FakeSlack(scopes="chat:write").start()
     narrow = SlackHarness(tmp_path / "other", clock, other)
@@ -163,7 +171,7 @@ def test_startup_check_says_what_is_wrong(harness: SlackHarness, fake: FakeSlack
         other.stop()
 
 
-def test_disabled_does_nothing_and_bad_settings_are_named(tmp_path) -> None:  # noqa: ANN001
+def test_disabled_does_nothing_and_bad_settings_are_named(tmp_path: Path) -> None:
     service = build_service(load_config(None, environ={}, overrides={"service": {"data_dir": str(tmp_path)}}))
     assert "slack" not in service.components and service.blueprints == []
     service.close()

@@ -1,15 +1,24 @@
 """Reminders in Slack: exactly what the configuration promises, in the case thread, once, across a restart."""
 from __future__ import annotations
 
+from pathlib import Path
+
+from tests.conftest import FakeClock
 from tests.fakes.slack import FakeSlack
 from tests.slack_harness import DPO, SlackHarness, fake  # noqa: F401 - fixture
 
 
+def _key(message: dict) -> str:
+    return ((message.get("metadata") or {}).get("event_payload") or {}).get("key", "")
+
+
 def _keyed(messages: list[dict]) -> list[str]:
-    return [m["metadata"]["event_payload"]["key"].split(":", 1)[1] for m in messages if m.get("metadata")]
+    """The effect keys the messages carry, without the case id."""
+    return [_key(m).split(":", 1)[1] for m in messages if _key(m)]
 
 
-def test_reminders_in_the_thread_across_a_restart(tmp_path, clock, fake: FakeSlack) -> None:  # noqa: ANN001, F811
+def test_reminders_in_the_thread_across_a_restart(tmp_path: Path, clock: FakeClock,
+                                                 fake: FakeSlack) -> None:  # noqa: F811
     harness = SlackHarness(tmp_path / "data", clock, fake)
     case = harness.open_case()  # received Wed 25 Nov 2026 -> due Mon 28 Dec (27 Dec is a Sunday)
     harness.run_days(10)
@@ -34,7 +43,7 @@ def test_reminders_in_the_thread_across_a_restart(tmp_path, clock, fake: FakeSla
     assert "must be notified to the requester, with reasons, by 2026-12-25" in texts[1]
     assert "is due in 7 days, on 2026-12-28" in texts[2] and "is due tomorrow, 2026-12-28" in texts[4]
     assert "it was due on 2026-12-28, 1 day(s) ago" in texts[5]
-    escalations = [m for m in fake.top_level() if m.get("metadata") and ":escalation:" in m["metadata"]["event_payload"]["key"]]
+    escalations = [m for m in fake.top_level() if ":escalation:" in _key(m)]
     assert _keyed(escalations) == ["escalation:unassigned:2026-11-28", "escalation:overdue:2026-12-29",
                                    "escalation:overdue:2026-12-30"]
     assert all(m["text"].startswith(f"<@{DPO}> escalation for {case.ref}") for m in escalations)
