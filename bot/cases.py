@@ -244,6 +244,31 @@ class CaseBook:
 
         return self.record(case_id, "flag", actor, mutate, {"code": code})
 
+    def request_changes(self, case_id: str, actor: str, reason: str, draft_hash: str = "",
+                        expected_version: int | None = None) -> Case:
+        """An approver sends the draft back with reasons: kept on the case, flagged, approval blocked.
+
+        `draft_hash`, when given, is the draft the approver saw: refused if the draft changed since.
+        """
+        if not reason.strip():
+            raise ValueError("a request for changes needs reasons: the person redrafting reads them")
+        at = self.now().isoformat()
+
+        def mutate(case: Case) -> None:
+            if case.state != State.DRAFTED:
+                raise IllegalTransition(case.ref, case.state, "request_changes",
+                                        "there is no draft waiting for approval")
+            if draft_hash and draft_hash != case.draft.get("hash"):
+                raise IllegalTransition(case.ref, case.state, "request_changes",
+                                        "the draft changed since it was shown: review the new draft")
+            case.decisions.append({"action": "request_changes", "by": actor, "at": at, "reason": reason,
+                                   "draft_hash": case.draft.get("hash", "")})
+            if not any(f.code == "changes_requested" and not f.resolved for f in case.flags):
+                case.flags.append(Flag(code="changes_requested", detail=reason[:500], at=at))
+
+        return self.record(case_id, "request_changes", actor, mutate,
+                           {"reason": reason, "draft_hash": draft_hash}, expected_version)
+
     def resolve_flag(self, case_id: str, code: str, actor: str, expected_version: int | None = None) -> Case:
         def mutate(case: Case) -> None:
             for f in case.flags:

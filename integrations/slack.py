@@ -265,12 +265,9 @@ def plan(change: Change) -> Iterable[Effect]:
     elif change.before != change.after or change.action in THREAD_ACTIONS:
         if change.action == "flag" and str(change.detail.get("code", "")).startswith("effect_failed:slack."):
             return  # Slack itself failing: said on the case and in the desk, not in a loop through Slack
-        reason = change.detail.get("reason", "")
-        if change.action == "extend" and case.extension:
-            reason = case.extension.get("reason", "")  # extend() keeps its reasons on the case
         payload = {"action": change.action, "before": str(change.before), "after": str(change.after),
                    "actor": change.actor, "version": case.version, "code": change.detail.get("code", ""),
-                   "reason": str(reason)[:500]}
+                   "reason": str(change.detail.get("reason", ""))[:500]}
         if change.action == "assign":
             payload["assignee"] = case.assignee
         yield Effect(THREAD_UPDATE, key=f"{case.id}:slack:update:{case.version}", case_id=case.id, payload=payload)

@@ -28,7 +28,7 @@ from slack_bolt.middleware import Middleware
 from slack_bolt.request import BoltRequest
 
 from bot.cases import OPEN_STATES, CaseNotFound, IllegalTransition
-from bot.models import CASE_REF_PATTERN, Case, Flag, State
+from bot.models import CASE_REF_PATTERN, Case
 from bot.outbox import PermanentFailure, RetryLater
 from bot.service import Service
 from integrations.slack import SlackNotifier
@@ -288,8 +288,7 @@ class SlackInteractions:
         detail = {"draft_hash": binding.draft_hash, **({"reason": reason} if reason else {})}
         try:
             if kind == "request_changes":
-                self.cases.record(case.id, "request_changes", actor, self._changes_requested(actor, binding, reason),
-                                  detail=detail, expected_version=binding.version)
+                self.cases.request_changes(case.id, actor, reason, binding.draft_hash, binding.version)
             else:
                 self.cases.transition(case.id, kind, actor, detail=detail, expected_version=binding.version)
         except IllegalTransition as exc:
@@ -305,19 +304,6 @@ class SlackInteractions:
                 say(self.render.tr("slack.error.not_possible", why=why))
             return
         self.notifier.refresh_approval(self.cases.get(case.id))
-
-    def _changes_requested(self, actor: str, binding: Binding, reason: str) -> Callable[[Case], None]:
-        def mutate(case: Case) -> None:
-            if case.state != State.DRAFTED or case.draft.get("hash") != binding.draft_hash:
-                raise IllegalTransition(case.ref, case.state, "request_changes", "this draft is not awaiting approval")
-            now = self.service.now().isoformat()
-            case.decisions.append({"action": "request_changes", "by": actor, "at": now, "reason": reason,
-                                   "draft_hash": binding.draft_hash})
-            if not any(f.code == "changes_requested" for f in case.open_flags):
-                case.flags.append(Flag(code="changes_requested", at=now,
-                                       detail=f"changes requested on draft {binding.draft_hash[:12]}"))
-
-        return mutate
 
     def assign(self, case: Case, user: str, team_id: str, say: Callable[[str], None]) -> None:
         if not self.is_member(team_id, user):

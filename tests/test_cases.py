@@ -166,3 +166,24 @@ def test_pending_audit_is_written_after_a_crash(service) -> None:  # noqa: ANN00
     assert service.cases.flush_pending_audit() == 0
     assert [e["action"] for e in service.audit.events(case.id)] == ["open", "verify"]
     assert service.audit.verify().ok
+
+
+def test_request_changes_is_bound_to_the_draft_shown_and_blocks_approval(service) -> None:  # noqa: ANN001
+    case = _open(service)
+    book = service.cases
+    with pytest.raises(IllegalTransition, match="no draft waiting"):
+        book.request_changes(case.id, "agent:ana", "too early")
+    book.transition(case.id, "verify", "requester", mutate=lambda c: c.verification.update(verified=True))
+    book.transition(case.id, "start_gathering", "system")
+    book.transition(case.id, "gathered", "system", mutate=lambda c: c.draft.update(hash="new"))
+    with pytest.raises(ValueError, match="needs reasons"):
+        book.request_changes(case.id, "agent:ana", "  ")
+    with pytest.raises(IllegalTransition, match="draft changed"):
+        book.request_changes(case.id, "agent:ana", "rewrite section 2", draft_hash="old")
+    after = book.request_changes(case.id, "agent:ana", "rewrite section 2", draft_hash="new")
+    assert after.state == State.DRAFTED and [f.code for f in after.open_flags] == ["changes_requested"]
+    assert after.decisions[-1]["reason"] == "rewrite section 2"
+    event = list(service.audit.events(case.id))[-1]
+    assert event["action"] == "request_changes" and "reason" not in event["detail"] and event["detail"]["reason_sha256"]
+    with pytest.raises(IllegalTransition, match="changes were requested"):
+        book.transition(case.id, "approve", "agent:ana", detail={"draft_hash": "new"})

@@ -15,7 +15,7 @@ from werkzeug.datastructures import MultiDict
 
 from bot.cases import CaseBook, IllegalTransition, allowed_actions
 from bot.i18n import t
-from bot.models import Case, Flag, State
+from bot.models import Case, State
 from bot.web.desk import actor, desk, load_case, service, today
 from bot.web.desk.case_view import case_clock
 
@@ -45,18 +45,7 @@ def _approve(cases: CaseBook, case: Case, who: str, version: int, form: MultiDic
 
 
 def _request_changes(cases: CaseBook, case: Case, who: str, version: int, form: MultiDict) -> Case:
-    reason, at = _reason(form), cases.now().isoformat()
-
-    def mutate(c: Case) -> None:
-        if c.state != State.DRAFTED:
-            raise IllegalTransition(c.ref, c.state, "request_changes", "there is no draft waiting for approval")
-        c.decisions.append({"action": "request_changes", "by": who, "at": at, "reason": reason,
-                            "draft_hash": c.draft.get("hash", "")})
-        if not any(f.code == "changes_requested" and not f.resolved for f in c.flags):
-            c.flags.append(Flag(code="changes_requested", detail=reason[:500], at=at))
-
-    return cases.record(case.id, "request_changes", who, mutate,
-                        {"reason": reason, "draft_hash": case.draft.get("hash", "")}, version)
+    return cases.request_changes(case.id, who, _reason(form), case.draft.get("hash", ""), version)
 
 
 def _extend(cases: CaseBook, case: Case, who: str, version: int, form: MultiDict) -> Case:
