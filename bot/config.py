@@ -176,6 +176,8 @@ class PlaybooksConfig:
     register: str = "config/register.yaml"
     directory: str = "playbooks"
     sources: list[dict[str, Any]] = field(default_factory=list)  # one table per connected system
+    timeout_seconds: int = 30  # default time limit of one source in one gathering (a source's `timeout` wins)
+    max_workers: int = 8  # sources asked at the same time
 
 
 @dataclass
@@ -329,6 +331,8 @@ def validate(config: Config) -> None:
         raise ConfigError("[drafting] repeat_window_days must be 0 or more (0 = do not look for repeats)")
     if config.drafting.annex_max_rows < 0:
         raise ConfigError("[drafting] annex_max_rows must be 0 (no limit) or more")
+    if config.playbooks.timeout_seconds <= 0 or config.playbooks.max_workers < 1:
+        raise ConfigError("[playbooks] timeout_seconds must be positive and max_workers at least 1")
     if config.verification.code_digits < 6:
         raise ConfigError("[verification] code_digits must be at least 6")
     if not 1 <= config.verification.max_attempts <= 10:

@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.config import Config, load_config
+from bot.demo_shop import demo_sources, seed_demo_shop
 from bot.models import Channel, Person, Right, utcnow
 from bot.service import Service, build_service
 
@@ -36,11 +37,14 @@ def demo_config(data_dir: Path, host: str, port: int, agent_password: str = "") 
         "service": {"data_dir": str(data_dir), "host": host, "port": port,
                     "base_url": f"http://{host}:{port}", "shop_name": "La Boutique Démo"},
         "desk": {"agents": agents},
+        # The embedded shop's systems (bot.demo_shop), described by config/register.yaml.
+        "playbooks": {"sources": demo_sources(Path(data_dir) / "shop")},
     })
 
 
 def seed(service: Service) -> None:
     now = service.now()
+    seed_demo_shop(service.data_dir / "shop", now)
     for days_ago, rights, language, channel, person in DEMO_CASES:
         case = service.cases.open(received_at=now - timedelta(days=days_ago, hours=2), rights=[str(r) for r in rights],
                                   language=language, channel=str(channel), requester=person)

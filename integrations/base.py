@@ -178,6 +178,15 @@ class Record:
                 "matched_on": self.matched_on}
 
 
+@dataclass(frozen=True)
+class OnFileContact:
+    """An e-mail address a source holds for the subject: where a one-time code may be sent (SECURITY.md rule 2)."""
+
+    email: str
+    source: str  # configured source name
+    matched_on: str  # the identifier kind that led to it, e.g. "email", "order_reference"
+
+
 @dataclass
 class SourceResult:
     source: str
@@ -201,3 +210,22 @@ class Source(ABC):
     def check(self) -> str | None:
         """A cheap test request at start; None when fine, else what is wrong (auth, network, config)."""
         return None
+
+    def accepts(self) -> list[str]:
+        """Identifier kinds this source can search by; a playbook step waits for the sources producing them."""
+        return ["email"]
+
+    def publishes(self) -> list[str]:
+        """Identifier kinds this source discovers for later steps (the keys of SourceResult.discovered)."""
+        return []
+
+    def entities(self) -> list[str]:
+        """The tables or endpoints this source can return records from (the register must describe each)."""
+        return []
+
+    def contacts(self, identifiers: Mapping[str, list[str]]) -> list[OnFileContact]:
+        """E-mail addresses on file for these identifiers (e.g. {"email": [...]}, {"order_reference": [...]}).
+
+        Used before identity is verified, to find where a code may be sent; never shown to the requester.
+        """
+        return []
