@@ -156,11 +156,12 @@ class Gatherer:
                     if step.deps & (pending | {n for n, _, _ in running.values()}):
                         continue
                     pending.discard(name)
-                    query = self._query_for(step, known, case_id)
+                    query = self._query_for(step, known, found_by, case_id)
                     started = time.monotonic()
                     status[name] = {"status": OK, "error": "", "count": 0, "duration_ms": 0,
                                     "system": step.source.system,
-                                    "searched_with": sorted(k for k in step.accepts if known.get(k)),
+                                    "searched_with": sorted([*(["email"] if query.emails else []),
+                                                             *query.identifiers]),
                                     "incomplete_inputs": sorted(d for d in step.deps
                                                                 if status.get(d, {}).get("status", OK) != OK)}
                     if not status[name]["searched_with"]:
@@ -188,10 +189,18 @@ class Gatherer:
         return records, status
 
     @staticmethod
-    def _query_for(step: PlannedStep, known: dict[str, list[str]], case_id: str) -> SubjectQuery:
-        return SubjectQuery(emails=list(known.get("email", [])) if "email" in step.accepts else [],
-                            identifiers={k: list(v) for k, v in known.items() if k != "email" and k in step.accepts},
-                            case_id=case_id)
+    def _query_for(step: PlannedStep, known: dict[str, list[str]], found_by: dict[str, dict[str, str]],
+                   case_id: str) -> SubjectQuery:
+        """What a step may search with: for kinds it publishes itself, only the verified values."""
+        def usable(kind: str) -> list[str]:
+            values = known.get(kind, [])
+            if kind in step.publishes:
+                values = [v for v in values if found_by.get(kind, {}).get(v) == VERIFIED]
+            return list(values)
+
+        identifiers = {k: usable(k) for k in known if k != "email" and k in step.accepts}
+        return SubjectQuery(emails=usable("email") if "email" in step.accepts else [],
+                            identifiers={k: v for k, v in identifiers.items() if v}, case_id=case_id)
 
     def _collect(self, step: PlannedStep, future: Future, status: dict[str, Any], records: list[Record],
                  known: dict[str, list[str]], found_by: dict[str, dict[str, str]], case_id: str) -> None:

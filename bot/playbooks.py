@@ -169,6 +169,12 @@ class Playbooks:
         """Attach the runnable sources (configured + scripts); check every right can be planned."""
         self._sources = dict(sources)
         self._timeouts = dict(timeouts)
+        for name, source in sources.items():
+            try:
+                for kind in [*source.accepts(), *source.publishes()]:
+                    check_kind(kind, f"source {name!r}")
+            except ValueError as exc:
+                raise PlaybookError(str(exc)) from None
         for right in self.by_right:
             for step in self.steps_for(right):
                 if step.source not in ("", "*") and step.source not in sources:
@@ -205,8 +211,11 @@ class Playbooks:
             publishes = frozenset(step.publishes if step.publishes is not None else source.publishes())
             planned[name] = (step, accepts, publishes)
         result = {}
-        for name, (step, accepts, _) in planned.items():
-            deps = {other for other, (_, _, pub) in planned.items() if other != name and pub & accepts}
+        for name, (step, accepts, own) in planned.items():
+            # A source is the authority on the kinds it publishes: it takes only verified values of
+            # those (another shop's customer 42 is not its customer 42), so it waits for nobody for them.
+            wanted = accepts - own
+            deps = {other for other, (_, _, pub) in planned.items() if other != name and pub & wanted}
             deps |= {a for a in step.after if a in planned}
             result[name] = PlannedStep(name=name, source=self._sources[name],
                                        timeout=step.timeout or self.timeout_of(name),

@@ -61,3 +61,25 @@ def postgres_database() -> Iterator[str]:
             conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
+
+
+def shop_schemas() -> list[Path]:
+    """The real PrestaShop 8.1 and WooCommerce schemas (shared/schemas), loadable into one database."""
+    from tests.shared import shared_dir
+
+    root = shared_dir() / "schemas"
+    return [root / "prestashop" / "mariadb.sql", root / "woocommerce" / "mariadb.sql"]
+
+
+def run_sql(url: str, statements: list[tuple[str, dict]] | list[str]) -> None:
+    """Seed rows. `sql_mode=''` as the shop engines' installers expect (columns left out get their defaults)."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            if engine.dialect.name == "mysql":
+                conn.execute(text("SET SESSION sql_mode = ''"))
+            for item in statements:
+                sql, params = (item, {}) if isinstance(item, str) else item
+                conn.execute(text(sql), params)
+    finally:
+        engine.dispose()

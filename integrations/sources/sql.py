@@ -16,7 +16,7 @@ from sqlalchemy import MetaData, Table, create_engine, event, func, inspect, sel
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
-from bot.identity import normalise_value
+from bot.identity import merge, normalise_value
 from integrations.base import (AuthFailed, IntegrationError, Misconfigured, NotReady, OnFileContact, Record,
                                Source, SourceResult, SubjectQuery)
 from integrations.sources import SourceContext, secret, settings_reader
@@ -55,10 +55,12 @@ def translate_error(exc: Exception, engine_name: str) -> IntegrationError:
     code = orig.args[0] if orig is not None and orig.args and isinstance(orig.args[0], int) else None
     sqlstate = getattr(orig, "sqlstate", None)
     text = str(orig or exc).splitlines()[0][:200] if (orig or exc) else ""
-    if code in (1044, 1045, 1698) or sqlstate in ("28P01", "28000") or "password authentication failed" in text:
+    auth_words = ("password authentication failed", "authentication failed", "no pg_hba.conf entry")
+    if (code in (1044, 1045, 1698) or sqlstate in ("28P01", "28000") or any(w in text for w in auth_words)
+            or (text.startswith("connection failed") and "role" in text and "does not exist" in text)):
         return AuthFailed(f"{engine_name} refused the credentials ({code or sqlstate or 'auth'}): check the user "
                           "and password in the source url (or its url_env variable)")
-    if code == 1049 or sqlstate == "3D000":
+    if code == 1049 or sqlstate == "3D000" or ("database" in text and "does not exist" in text):
         return Misconfigured(f"{engine_name}: the database named in the url does not exist")
     if code in (1146, 1054) or sqlstate in ("42P01", "42703") or "no such table" in text or "no such column" in text:
         return Misconfigured(f"{engine_name}: a mapped table or column does not exist ({code or sqlstate or 'schema'});"
@@ -130,9 +132,10 @@ class SqlSource(Source):
         records = [self._record(self.mapping.entities[name], key, row, matched, fetched_at)
                    for name, rows in found.items() if self.mapping.entities[name].records
                    for key, (row, matched) in rows.items()]
-        discovered = {published: sorted(known.get(local, {})) for local, published in self.mapping.publish.items()
-                      if known.get(local)}
-        return SourceResult(self.name, records, discovered)
+        discovered: dict[str, list[str]] = {}
+        for local, published in self.mapping.publish.items():
+            merge(discovered, published, sorted(known.get(local, {})))
+        return SourceResult(self.name, records, {k: v for k, v in discovered.items() if v})
 
     def contacts(self, identifiers: Mapping[str, list[str]]) -> list[OnFileContact]:
         seeds = self._seeds(identifiers.get("email", []), identifiers)

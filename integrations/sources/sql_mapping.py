@@ -81,13 +81,7 @@ class Mapping:
 
     @property
     def published(self) -> list[str]:
-        return list(self.publish.values())
-
-    def local_kind(self, published: str) -> str | None:
-        for local, name in self.publish.items():
-            if name == published:
-                return local
-        return published if published in self.accepts else None
+        return list(dict.fromkeys(self.publish.values()))
 
 
 def _rules(name: str, raw: Any, where_label: str) -> list[MatchRule]:
