@@ -58,7 +58,7 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, str):
         return mask_cards_in_text(value)
     if isinstance(value, Decimal):
-        return format(value.normalize(), "f") if value == value.to_integral() else str(value)
+        return format(value.normalize(), "f")  # 49.900000 (PrestaShop's decimal(20,6)) -> "49.9"
     if isinstance(value, (datetime, date, time)):
         return value.isoformat()
     if isinstance(value, timedelta):
