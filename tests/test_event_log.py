@@ -117,3 +117,12 @@ def test_missing_file_and_bad_settings_are_reported(tmp_path):
         make(tmp_path / "x.jsonl", match={"phone": "phone"})
     (tmp_path / "a.csv").write_text("event_id,mail\n1,x@example.com\n")
     assert "no column 'email'" in make(tmp_path / "a.csv", match={"email": "email"}).check()
+
+
+def test_only_lines_holding_the_identifier_in_its_field_are_decoded(jsonl, monkeypatch):
+    decoded = []
+    real = filelog.decode_line
+    monkeypatch.setattr(filelog, "decode_line", lambda line, *a: decoded.append(line) or real(line, *a))
+    make(jsonl).find(SubjectQuery(emails=[], identifiers={"customer_id": ["42"]}))
+    # customer ids 420, 4200-4299 ... are skipped on the raw bytes: only the 6 real lines are decoded
+    assert len(decoded) == len([i for i in range(LINES) if i % 10_000 == 8])

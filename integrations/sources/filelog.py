@@ -3,8 +3,8 @@
 A file of several GB is never loaded whole: it is read in blocks of a few MB, and only the lines
 whose raw bytes contain one of the subject's identifiers are decoded; then the designated field
 must really equal the identifier (an e-mail quoted in another field does not match). E-mails are
-searched case-insensitively; other identifiers are searched next to their field name, so a
-customer id `42` does not decode every line holding the number 42.
+searched case-insensitively; other identifiers are searched next to their field name (JSON) or
+between separators (CSV), so a customer id `42` does not decode every line holding 420.
 """
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import glob
 import gzip
 import io
 import json
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,19 @@ from integrations.base import Misconfigured, NotReady
 BLOCK = 8 * 1024 * 1024
 MAX_LINE = 64 * 1024 * 1024
 FORMATS = ("jsonl", "csv")
+
+
+JSON_END = frozenset(b", } ] \t \r \n".split(b" ")) | {b" "}
+CSV_EDGE = frozenset(b", ; \t | \" \r \n".split(b" ")) | {b" "}
+
+
+@dataclass(frozen=True)
+class Needle:
+    """A lower-cased byte string; `before`/`after`: the bytes allowed around it (None: anything)."""
+
+    text: bytes
+    before: frozenset[bytes] | None = None
+    after: frozenset[bytes] | None = None
 
 
 @dataclass(frozen=True)
@@ -86,24 +98,26 @@ class Matcher:
         self.match = {check_kind(kind, "log match"): path for kind, path in match.items()}
         self.fmt = fmt
 
-    def patterns(self, known: Mapping[str, list[str]]) -> tuple[list[bytes], list[re.Pattern[bytes]]]:
-        needles: list[bytes] = []
-        regexes: list[re.Pattern[bytes]] = []
+    def patterns(self, known: Mapping[str, list[str]]) -> list[Needle]:
+        """Byte strings whose presence makes a line worth decoding (searched in the lower-cased line)."""
+        needles: list[Needle] = []
         for kind, path in self.match.items():
+            key = path.rsplit(".", 1)[-1].lower().encode("utf-8")
             for value in known.get(kind, []):
+                raw = value.lower().encode("utf-8")
                 if kind == "email":
-                    needles.append(value.encode("utf-8"))
-                    escaped = json.dumps(value)[1:-1].encode("ascii")  # how ensure_ascii writers spell it
-                    if escaped != needles[-1]:
-                        needles.append(escaped.lower())
-                    continue
-                raw = re.escape(value.encode("utf-8"))
-                if self.fmt == "jsonl":
-                    key = re.escape(path.rsplit(".", 1)[-1].encode("utf-8"))
-                    regexes.append(re.compile(rb'"' + key + rb'"\s*:\s*"?' + raw + rb'"?\s*[,}\]]'))
+                    needles.append(Needle(raw))
+                    escaped = json.dumps(value)[1:-1].lower().encode("ascii")  # as ensure_ascii writers spell it
+                    if escaped != raw:
+                        needles.append(Needle(escaped))
+                elif self.fmt == "jsonl":
+                    # Next to its key, so that customer id 42 does not decode every line holding 42 or 420.
+                    for sep in (b":", b": "):
+                        needles.append(Needle(b'"' + key + b'"' + sep + raw, after=JSON_END))
+                        needles.append(Needle(b'"' + key + b'"' + sep + b'"' + raw + b'"'))
                 else:
-                    regexes.append(re.compile(rb'(?:^|[,;\t|])"?' + raw + rb'"?(?=[,;\t|\r\n]|$)', re.M))
-        return needles, regexes
+                    needles.append(Needle(raw, before=CSV_EDGE, after=CSV_EDGE))
+        return needles
 
     def check(self, fields: Mapping[str, Any], known: Mapping[str, list[str]]) -> list[str]:
         """The identifier kinds whose field really holds one of the subject's values."""
@@ -115,26 +129,27 @@ class Matcher:
         return hits
 
 
-def candidate_lines(block: bytes, needles: list[bytes], regexes: list[re.Pattern[bytes]]) -> list[tuple[int, int]]:
-    """(start, end) of every line in `block` that contains a needle (case-insensitive) or a regex match."""
+def candidate_lines(block: bytes, needles: list[Needle]) -> list[tuple[int, int]]:
+    """(start, end) of every line in `block` holding a needle, case-insensitively, at a field edge if asked."""
     spans: set[tuple[int, int]] = set()
-
-    def line_at(pos: int) -> tuple[int, int]:
-        start = block.rfind(b"\n", 0, pos) + 1
-        end = block.find(b"\n", pos)
-        return start, len(block) if end < 0 else end
-
-    if needles:
-        lowered = block.lower()
-        for needle in needles:
-            pos = lowered.find(needle)
-            while pos >= 0:
-                span = line_at(pos)
-                spans.add(span)
-                pos = lowered.find(needle, span[1])
-    for regex in regexes:
-        for found in regex.finditer(block):
-            spans.add(line_at(found.start()))
+    if not needles:
+        return []
+    lowered = block.lower()
+    size = len(block)
+    for needle in needles:
+        pos = lowered.find(needle.text)
+        while pos >= 0:
+            start = block.rfind(b"\n", 0, pos) + 1
+            end = block.find(b"\n", pos)
+            end = size if end < 0 else end
+            after = pos + len(needle.text)
+            ok_before = needle.before is None or pos == start or lowered[pos - 1:pos] in needle.before
+            ok_after = needle.after is None or after >= end or lowered[after:after + 1] in needle.after
+            if ok_before and ok_after:
+                spans.add((start, end))
+                pos = lowered.find(needle.text, end)
+            else:
+                pos = lowered.find(needle.text, pos + 1)
     return sorted(spans)
 
 
@@ -157,8 +172,8 @@ def scan(paths: list[Path], fmt: str, matcher: Matcher, known: Mapping[str, list
 
     `deadline` (a time.monotonic() value) stops a scan that outlives its source's time limit.
     """
-    needles, regexes = matcher.patterns(known)
-    if not needles and not regexes:
+    needles = matcher.patterns(known)
+    if not needles:
         return
     for path in paths:
         with open_log(path) as handle:
@@ -173,7 +188,7 @@ def scan(paths: list[Path], fmt: str, matcher: Matcher, known: Mapping[str, list
                 stats.bytes_read += len(block)
                 if deadline is not None and time.monotonic() > deadline:
                     raise NotReady(f"reading {path.name} took longer than the source's time limit")
-                for start, end in candidate_lines(block, needles, regexes):
+                for start, end in candidate_lines(block, needles):
                     line = block[start:end].strip()
                     if not line:
                         continue
