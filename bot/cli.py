@@ -18,6 +18,7 @@ EXTRA_COMMANDS: dict[str, str] = {
     "store": "bot.store.migrate",
     "agent": "bot.agent_cli",
     "draft": "bot.drafting.cli",
+    "sources": "bot.sources_cli",
 }
 
 

@@ -122,7 +122,8 @@ class Gatherer:
         found_by = {k: v for k, v in found_by.items() if v}
         known = {kind: list(values) for kind, values in found_by.items()}
         kept = [r for r in previous.records if r.source not in rerun]
-        records, status = self._run(steps, rerun, known, found_by, previous.query.case_id)
+        earlier = {n: s for n, s in previous.status.items() if n not in rerun}
+        records, status = self._run(steps, rerun, known, found_by, previous.query.case_id, earlier)
         merged_status = {**{n: s for n, s in previous.status.items() if n not in rerun}, **status}
         return self._result(previous.query, previous.rights, kept + records, merged_status, known, found_by,
                             previous.started_at)
@@ -141,8 +142,12 @@ class Gatherer:
                             started_at=started, finished_at=self.now().isoformat(), portable=portable)
 
     def _run(self, steps: dict[str, PlannedStep], to_run: set[str], known: dict[str, list[str]],
-             found_by: dict[str, dict[str, str]], case_id: str) -> tuple[list[Record], dict[str, dict[str, Any]]]:
-        """Run `to_run` (a subset of `steps`) in dependency order, concurrently, each within its time limit."""
+             found_by: dict[str, dict[str, str]], case_id: str, earlier: dict[str, dict[str, Any]] | None = None
+             ) -> tuple[list[Record], dict[str, dict[str, Any]]]:
+        """Run `to_run` (a subset of `steps`) in dependency order, concurrently, each within its time limit.
+
+        `earlier`: the statuses of steps not run again (a retry), so a step knows which inputs failed.
+        """
         records: list[Record] = []
         status: dict[str, dict[str, Any]] = {}
         pending = set(to_run)
@@ -162,8 +167,9 @@ class Gatherer:
                                     "system": step.source.system,
                                     "searched_with": sorted([*(["email"] if query.emails else []),
                                                              *query.identifiers]),
-                                    "incomplete_inputs": sorted(d for d in step.deps
-                                                                if status.get(d, {}).get("status", OK) != OK)}
+                                    "incomplete_inputs": sorted(
+                                        d for d in step.deps
+                                        if {**(earlier or {}), **status}.get(d, {}).get("status", OK) != OK)}
                     if not status[name]["searched_with"]:
                         continue  # nothing to search with: nothing this source can hold about the subject
                     running[pool.submit(step.source.find, query)] = (name, started, started + step.timeout)

@@ -91,3 +91,17 @@ def test_without_sources_gathering_is_off(tmp_path):
     service = build_service(load_config(None, environ={}, overrides={"service": {"data_dir": str(tmp_path)}}),
                             now=lambda: NOW)
     assert "gatherer" not in service.components
+
+
+def test_sources_check_command(tmp_path, capsys):
+    from bot.cli import main
+
+    log = tmp_path / "events.jsonl"
+    config = tmp_path / "dsarbot.toml"
+    config.write_text(f'[service]\ndata_dir = "{tmp_path / "data"}"\n\n[[playbooks.sources]]\nname = "events"\n'
+                      f'type = "event_log"\npath = "{log}"\nentity = "events"\nmatch = {{ email = "email" }}\n')
+    assert main(["-c", str(config), "sources", "check"]) == 1
+    assert "FAIL events (Event log): no log file" in capsys.readouterr().out
+    log.write_text('{"email": "a@example.fr"}\n')
+    assert main(["-c", str(config), "sources", "check"]) == 0
+    assert capsys.readouterr().out.startswith("ok   events (Event log)")

@@ -195,3 +195,18 @@ def test_a_source_never_takes_another_sources_ids_of_a_kind_it_owns(tmp_path):
     gatherer.gather(SubjectQuery(emails=[EMAIL], identifiers={"customer_id": ["7"]}), ["access"])
     assert shop_b.queries[0].identifiers == {"customer_id": ["7"]}  # the verified one only
     assert events.queries[0].identifiers == {"customer_id": ["7", "42"]}
+
+
+def test_a_retry_still_says_which_inputs_are_missing(tmp_path):
+    def down(query):
+        raise NotReady("down")
+
+    shop = FakeSource("shop", shop_answer, publishes=["customer_id"])
+    consent = FakeSource("consent", down, publishes=["visitor_id"])
+    events = FakeSource("events", events_answer, accepts=["email", "customer_id", "visitor_id"])
+    gatherer = make_gatherer(tmp_path, [shop, consent, events])
+    first = gatherer.gather(SubjectQuery(emails=[EMAIL]), ["access"])
+    assert first.status["events"]["incomplete_inputs"] == ["consent"]
+    again = gatherer.retry(first, "shop")  # events runs again, consent is still down
+    assert again.status["events"]["incomplete_inputs"] == ["consent"] and not again.complete
+    assert set(again.failures) == {"consent"}

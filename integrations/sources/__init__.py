@@ -1,8 +1,27 @@
 """Data sources: one module per kind of system, registered here by type name.
 
 Each module exposes `build(name: str, settings: dict, context: SourceContext) -> Source`. A source
-is configured as one table of `[playbooks] sources` (`{name = "shop", type = "sql", ...}`); adding
-a kind of system is one module plus one line in SOURCE_TYPES.
+is configured as one table of `[playbooks] sources`; adding a kind of system is one module plus
+one line in SOURCE_TYPES. Every source has `name` (the register and playbooks use it), `type`,
+and optionally `timeout` (seconds) and `enabled`; a secret `x` may be given as `x_env` (the name of
+an environment variable) instead. For example:
+
+    [[playbooks.sources]]
+    name = "shop"
+    type = "sql"
+    url_env = "SHOP_DB_URL"          # mysql+pymysql://readonly@db/prestashop
+    preset = "prestashop"            # or woocommerce, generic; `entities` overrides/extends
+    prefix = "ps_"                   # the shop's table prefix if not the preset's
+
+    [[playbooks.sources]]
+    name = "events"
+    type = "event_log"
+    path = "/var/log/shop/events-*.jsonl.gz"
+    match = { email = "user.email", customer_id = "customer_id" }
+
+Identifier kinds a source publishes (customer_id ...) feed the sources that accept them. Two
+sources of the same engine would both publish `customer_id`: rename one (`publish =
+{ customer_id = "shop2_customer_id" }`) so that its ids are never mistaken for the other's.
 """
 from __future__ import annotations
 

@@ -18,6 +18,8 @@ from typing import Any, Mapping
 MASKS = ("hash", "secret", "last4", "drop", "show")  # what a mapping may ask for a column
 HASH_WITHHELD = "[hash withheld]"
 SECRET_WITHHELD = "[secret withheld]"
+#: Marker -> catalogue key of its wording in the requester's language (bot.i18n.t).
+WITHHELD_TEXT = {HASH_WITHHELD: "withheld.hash", SECRET_WITHHELD: "withheld.secret"}
 
 # Judged on the column name's last word, so that `token_id` or `last_passwd_gen` stay visible.
 _SECRET_NAME = re.compile(r"(^|_)(passwd|password|pwd|pass|secret|token|tokens|secure_key|activation_key|api_key|"

@@ -207,6 +207,8 @@ def build_mapping(preset: str | None, overrides: dict[str, Any] | None = None, p
     matched_kinds = {rule.kind for e in entities.values() for rule in e.match}
     publish = {k: check_kind(v, f"{where_label} publish") for k, v in (raw.get("publish") or {}).items()
                if any(k in e.produces for e in entities.values())}
+    if "accepts" not in overrides:  # a preset cut down by `tables:` accepts what its remaining tables match on
+        accepts = [k for k in accepts if k in matched_kinds]
     unusable = sorted(set(accepts) - matched_kinds)
     if unusable:
         raise Misconfigured(f"{where_label}: accepts {unusable[0]!r} but no entity matches on it")
