@@ -225,7 +225,7 @@ def measure(customers: int, per_customer: int, log_bytes: int, data_dir: Path, r
     assert events_found >= own_events, f"expected at least {own_events} events of the customer, found {events_found}"
     return {"customers": customers, "orders": customers * per_customer, "log_gb": events.stat().st_size / 1e9,
             "records": len(result.records), "first_s": timings[0], "again_s": timings[1],
-            "shop_ms": result.status["shop"]["duration_ms"], "events_ms": result.status["events"]["duration_ms"],
+            "shop_ms": result.sources["shop"]["duration_ms"], "events_ms": result.sources["events"]["duration_ms"],
             "own_orders": orders, "own_events": events_found}
 
 

@@ -38,7 +38,7 @@ class GatherResult:
     query: SubjectQuery
     rights: list[str]
     records: list[Record]
-    status: dict[str, dict[str, Any]]  # source -> {status, error, count, duration_ms, system, searched_with, ...}
+    sources: dict[str, dict[str, Any]]  # name -> {status, error, count, duration_ms, system, searched_with, ...}
     identifiers: dict[str, list[str]]  # every identifier known at the end (verified + discovered)
     found_by: dict[str, dict[str, str]]  # kind -> value -> "verified" or the source that discovered it
     started_at: str
@@ -47,13 +47,13 @@ class GatherResult:
 
     @property
     def complete(self) -> bool:
-        return all(s["status"] == OK for s in self.status.values())
+        return all(s["status"] == OK for s in self.sources.values())
 
     @property
     def failures(self) -> dict[str, str]:
         """Source -> why it is missing (or partial); empty when complete."""
         return {name: f"{s['status']}: {s['error']}" if s["error"] else s["status"]
-                for name, s in self.status.items() if s["status"] != OK}
+                for name, s in self.sources.items() if s["status"] != OK}
 
     @property
     def matched(self) -> dict[str, dict[str, list[str]]]:
@@ -71,7 +71,7 @@ class GatherResult:
 
     def summary(self) -> dict[str, Any]:
         """Without personal data: fit for the case, the audit trail and logs."""
-        return {"complete": self.complete, "rights": self.rights, "status": self.status,
+        return {"complete": self.complete, "rights": self.rights, "sources": self.sources,
                 "failures": self.failures, "records": len(self.records),
                 "identifier_kinds": sorted(self.identifiers), "started_at": self.started_at,
                 "finished_at": self.finished_at}
@@ -122,9 +122,9 @@ class Gatherer:
         found_by = {k: v for k, v in found_by.items() if v}
         known = {kind: list(values) for kind, values in found_by.items()}
         kept = [r for r in previous.records if r.source not in rerun]
-        earlier = {n: s for n, s in previous.status.items() if n not in rerun}
+        earlier = {n: s for n, s in previous.sources.items() if n not in rerun}
         records, status = self._run(steps, rerun, known, found_by, previous.query.case_id, earlier)
-        merged_status = {**{n: s for n, s in previous.status.items() if n not in rerun}, **status}
+        merged_status = {**earlier, **status}
         return self._result(previous.query, previous.rights, kept + records, merged_status, known, found_by,
                             previous.started_at)
 
@@ -137,7 +137,7 @@ class Gatherer:
             if key not in described:
                 described[key] = self.register.describe(*key).portable
         portable = [i for i, r in enumerate(records) if described[(r.source, r.entity)]]
-        return GatherResult(query=query, rights=list(rights), records=records, status=status,
+        return GatherResult(query=query, rights=list(rights), records=records, sources=status,
                             identifiers={k: list(v) for k, v in known.items()}, found_by=found_by,
                             started_at=started, finished_at=self.now().isoformat(), portable=portable)
 
@@ -221,7 +221,10 @@ class Gatherer:
         records.extend(found)
         status["count"] = len(found)
         if result.error:
-            status["status"], status["error"] = FAILED, f"partial answer: {result.error}"
+            # SaaS sources prefix the outcome ("auth_failed: ...", integrations.sources.api_source).
+            refused = result.error.startswith("auth_failed:")
+            status["status"] = AUTH_FAILED if refused else FAILED
+            status["error"] = result.error.split(":", 1)[1].strip() if refused else f"partial answer: {result.error}"
         for kind, values in result.discovered.items():
             if kind not in step.publishes:
                 continue  # a source only feeds the kinds it declared, so the plan's order stays right

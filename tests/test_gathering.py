@@ -40,7 +40,7 @@ def test_identifiers_found_by_one_source_feed_the_next(tmp_path):
     assert by_id["1"].fetched_at == "2024-06-01T12:00:00+00:00" and by_id["1"].system == "System shop"
     assert result.found_by == {"email": {EMAIL: "verified"}, "customer_id": {"42": "shop"}}
     assert result.matched == {"shop": {"items": ["email"]}, "events": {"items": ["customer_id via shop", "email"]}}
-    assert result.status["events"]["searched_with"] == ["customer_id", "email"]
+    assert result.sources["events"]["searched_with"] == ["customer_id", "email"]
 
 
 def test_independent_sources_run_at_the_same_time(tmp_path):
@@ -69,14 +69,14 @@ def test_a_source_that_is_down_makes_the_answer_incomplete_until_retried(tmp_pat
     first = gatherer.gather(SubjectQuery(emails=[EMAIL], case_id="c-1"), ["access"])
     assert not first.complete
     assert first.failures == {"shop": "failed: MariaDB/MySQL is not reachable (2003)"}
-    assert first.status["events"]["incomplete_inputs"] == ["shop"]  # it searched without the customer id
+    assert first.sources["events"]["incomplete_inputs"] == ["shop"]  # it searched without the customer id
     assert {r.record_id for r in first.records} == {"e1"}
 
     outage["down"] = False
     second = gatherer.retry(first, "shop")
     assert second.complete and second.failures == {}
     assert {r.record_id for r in second.records} == {"1", "e1", "e2"}  # events ran again, with the customer id
-    assert len(events.queries) == 2 and second.status["events"]["incomplete_inputs"] == []
+    assert len(events.queries) == 2 and second.sources["events"]["incomplete_inputs"] == []
 
 
 def test_refused_credentials_and_partial_answers_are_reported(tmp_path):
@@ -88,8 +88,8 @@ def test_refused_credentials_and_partial_answers_are_reported(tmp_path):
 
     result = make_gatherer(tmp_path, [FakeSource("crm", refused), FakeSource("logs", partial)]).gather(
         SubjectQuery(emails=[EMAIL]), ["access"])
-    assert result.status["crm"]["status"] == "auth_failed"
-    assert result.status["logs"]["status"] == "failed" and result.status["logs"]["count"] == 1
+    assert result.sources["crm"]["status"] == "auth_failed"
+    assert result.sources["logs"]["status"] == "failed" and result.sources["logs"]["count"] == 1
     assert result.failures == {"crm": "auth_failed: the API key was refused (401)",
                                "logs": "failed: partial answer: 2 line(s) could not be decoded"}
 
@@ -102,9 +102,9 @@ def test_a_slow_source_times_out_without_holding_the_others(tmp_path):
             SubjectQuery(emails=[EMAIL]), ["access"])
     finally:
         slow.release.set()
-    assert result.status["slow"]["status"] == "timeout" and "0.2 s" in result.status["slow"]["error"]
-    assert result.status["fast"]["status"] == "ok" and not result.complete
-    assert result.status["slow"]["duration_ms"] < 5000
+    assert result.sources["slow"]["status"] == "timeout" and "0.2 s" in result.sources["slow"]["error"]
+    assert result.sources["fast"]["status"] == "ok" and not result.complete
+    assert result.sources["slow"]["duration_ms"] < 5000
 
 
 def test_unexpected_errors_never_quote_the_data(tmp_path):
@@ -173,7 +173,7 @@ def test_a_failing_script_is_reported_like_a_source(tmp_path):
     gatherer = make_gatherer(tmp_path, [FakeSource("shop", shop_answer)], access_steps=[
         {"sources": "all"}, {"script": "broken.py", "entities": ["x"]}])
     result = gatherer.gather(SubjectQuery(emails=[EMAIL]), ["access"])
-    assert result.status["broken"]["status"] == "failed" and "list of Record" in result.status["broken"]["error"]
+    assert result.sources["broken"]["status"] == "failed" and "list of Record" in result.sources["broken"]["error"]
 
 
 def test_circular_waits_and_unknown_sources_are_refused_at_start(tmp_path):
@@ -206,7 +206,14 @@ def test_a_retry_still_says_which_inputs_are_missing(tmp_path):
     events = FakeSource("events", events_answer, accepts=["email", "customer_id", "visitor_id"])
     gatherer = make_gatherer(tmp_path, [shop, consent, events])
     first = gatherer.gather(SubjectQuery(emails=[EMAIL]), ["access"])
-    assert first.status["events"]["incomplete_inputs"] == ["consent"]
+    assert first.sources["events"]["incomplete_inputs"] == ["consent"]
     again = gatherer.retry(first, "shop")  # events runs again, consent is still down
-    assert again.status["events"]["incomplete_inputs"] == ["consent"] and not again.complete
+    assert again.sources["events"]["incomplete_inputs"] == ["consent"] and not again.complete
     assert set(again.failures) == {"consent"}
+
+
+def test_a_saas_style_auth_failure_in_the_result_is_reported_as_such(tmp_path):
+    refused = FakeSource("stripe", lambda q: SourceResult("stripe", [], error="auth_failed: Stripe refused the key"))
+    result = make_gatherer(tmp_path, [refused]).gather(SubjectQuery(emails=[EMAIL]), ["access"])
+    assert result.sources["stripe"]["status"] == "auth_failed"
+    assert result.failures == {"stripe": "auth_failed: Stripe refused the key"}

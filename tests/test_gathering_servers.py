@@ -26,10 +26,10 @@ def test_a_missing_database_fails_visibly_and_a_retry_succeeds_once_it_is_back(t
 
         first = gatherer.gather(SubjectQuery(emails=[EMAIL], case_id="c-9"), ["access"])
         assert not first.complete
-        assert first.status["shop"]["status"] == "failed"
-        assert "does not exist" in first.status["shop"]["error"]
-        assert first.status["backoffice"]["status"] == "auth_failed"
-        assert "credentials" in first.status["backoffice"]["error"]
+        assert first.sources["shop"]["status"] == "failed"
+        assert "does not exist" in first.sources["shop"]["error"]
+        assert first.sources["backoffice"]["status"] == "auth_failed"
+        assert "credentials" in first.sources["backoffice"]["error"]
         assert gatherer.check()["backoffice"] and "credentials" in gatherer.check()["backoffice"]
 
         # The database comes back (restored from a backup): retrying the one source completes the answer.
@@ -48,7 +48,7 @@ def test_a_missing_database_fails_visibly_and_a_retry_succeeds_once_it_is_back(t
                         [ins("ps_customer", id_customer=7, id_gender=2, firstname="Léa", lastname="Petit",
                              email=EMAIL, passwd="", date_add="2024-01-01", date_upd="2024-01-01")])
                 second = gatherer.retry(first, "shop")
-                assert second.status["shop"]["status"] == "ok" and second.status["shop"]["count"] == 1
+                assert second.sources["shop"]["status"] == "ok" and second.sources["shop"]["count"] == 1
                 assert [r.record_id for r in second.records if r.source == "shop"] == ["7"]
                 assert second.failures == {"backoffice": first.failures["backoffice"]}  # still refused
             finally:

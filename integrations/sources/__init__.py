@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
@@ -47,8 +47,10 @@ SOURCE_TYPES: dict[str, str] = {
     "mailchimp": "integrations.sources.mailchimp",
 }
 
-#: Keys every source table may have, whatever its type.
-COMMON_SETTINGS = frozenset({"name", "type", "timeout", "enabled"})
+#: Keys every source table may have, whatever its type. `timeout` and `enabled` are the gatherer's:
+#: modules get the time limit as `context.timeout` and never see these two keys.
+COMMON_SETTINGS = frozenset({"name", "type", "timeout", "enabled", "description"})
+GATHERER_SETTINGS = frozenset({"timeout", "enabled"})
 
 
 @dataclass
@@ -59,7 +61,7 @@ class SourceContext:
     data_dir: Path = Path("data")
     base_dir: Path = Path(".")  # relative paths in settings resolve from here
     playbook_dir: Path = Path("playbooks")  # scripts live in playbook_dir / "scripts"
-    timeout: float = 30.0  # default per-source time limit, seconds
+    timeout: float = 30.0  # this source's time limit in seconds (its `timeout` setting, else [playbooks])
     extra: dict[str, Any] = field(default_factory=dict)
 
     def path(self, value: str) -> Path:
@@ -108,7 +110,8 @@ def build_source(settings: dict[str, Any], context: SourceContext) -> Source:
     if kind not in SOURCE_TYPES:
         raise Misconfigured(f"source {name!r}: type {kind!r} is not one of {', '.join(sorted(SOURCE_TYPES))}")
     module = importlib.import_module(SOURCE_TYPES[kind])
-    return module.build(name, settings, context)
+    own = replace(context, timeout=context.timeout_for(settings))
+    return module.build(name, {k: v for k, v in settings.items() if k not in GATHERER_SETTINGS}, own)
 
 
 def build_sources(configured: list[dict[str, Any]], context: SourceContext) -> dict[str, Source]:

@@ -34,7 +34,7 @@ class FileLogSource(Source):
         self.name = name
         self.system = read("system", self.default_system)
         self._context = context
-        self._timeout = context.timeout_for(settings)
+        self._timeout = context.timeout
         if not read("path"):
             raise Misconfigured(f"source {name!r}: path (a file or a glob of log files) is required")
         self._pattern = context.path(str(read("path")))

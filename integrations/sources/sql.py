@@ -343,4 +343,4 @@ def build(name: str, settings: dict[str, Any], context: SourceContext) -> SqlSou
     if ci not in ("auto", "true", "false"):
         raise Misconfigured(f"source {name!r}: case_insensitive must be auto, true or false")
     return SqlSource(name, read("system", mapping.system), url, mapping, context,
-                     timeout=context.timeout_for(settings), case_insensitive=ci)
+                     timeout=context.timeout, case_insensitive=ci)
