@@ -16,7 +16,7 @@ from tests.gather_fakes import NOW
 
 @pytest.fixture()
 def service(tmp_path):
-    svc = build_service(demo_config(tmp_path / "demo", "127.0.0.1", 8080), now=lambda: NOW)
+    svc = build_service(demo_config(tmp_path / "demo", "127.0.0.1", 8080, agent_password="demo-pw"), now=lambda: NOW)
     seed(svc)
     yield svc
     svc.close()
