@@ -247,11 +247,13 @@ class Gatherer:
                        category=record.category or processing.category_code)
 
     # --- identity verification support -----------------------------------------------------------
-    def contacts_on_file(self, email: str | None, identifiers: Mapping[str, str | Iterable[str]]) -> list[OnFileContact]:
+    def contacts_on_file(self, email: str | None,
+                         identifiers: Mapping[str, str | Iterable[str]]) -> list[OnFileContact]:
         """Addresses on file for a claimed e-mail or identifiers (e.g. an order reference in the message).
 
         For identity verification only (SECURITY.md rules 1-2): a code goes to these addresses, and
-        the requester is never told what was found. Sources that fail are logged and skipped.
+        the requester is never told what was found. Sources that fail are logged and skipped; when
+        nothing was found and some source failed, NotReady: "not on file" is not known yet (retry later).
         """
         asked: dict[str, list[str]] = {}
         if email:
@@ -263,16 +265,25 @@ class Gatherer:
             return []
         sources = list(self.sources.values())
         found: list[OnFileContact] = []
-        with ThreadPoolExecutor(max_workers=min(self.max_workers, len(sources)) or 1) as pool:
+        failed: list[str] = []
+        pool = ThreadPoolExecutor(max_workers=min(self.max_workers, len(sources)) or 1, thread_name_prefix="contacts")
+        try:
             futures = {pool.submit(s.contacts, asked): s for s in sources}
-            done, late = wait(futures, timeout=max((self.playbooks.timeout_of(s.name) for s in sources), default=30))
+            limit = max((self.playbooks.timeout_of(s.name) for s in sources), default=30.0)
+            done, late = wait(futures, timeout=limit)
             for future in done:
                 try:
                     found.extend(future.result())
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:  # noqa: BLE001 - one system down must not stop the others
+                    failed.append(futures[future].name)
                     log.warning("contacts lookup in %s failed (%s)", futures[future].name, type(exc).__name__)
             for future in late:
+                failed.append(futures[future].name)
                 log.warning("contacts lookup in %s timed out", futures[future].name)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)  # a hung source must not hold the caller
+        if failed and not found:
+            raise NotReady(f"addresses on file unknown: {', '.join(sorted(failed))} did not answer")
         return list(dict.fromkeys(found))
 
     # --- start-up ------------------------------------------------------------------------------

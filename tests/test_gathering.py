@@ -147,6 +147,9 @@ def test_contacts_on_file_from_a_claimed_order_reference(tmp_path):
     found = gatherer.contacts_on_file(None, {"order_reference": "XKBKNABJK"})
     assert [(c.email, c.source, c.matched_on) for c in found] == [(EMAIL, "shop", "order_reference")]
     assert gatherer.contacts_on_file(None, {}) == []
+    # nothing found while a system is down: not "not on file", but "not known yet"
+    with pytest.raises(NotReady, match="crm did not answer"):
+        gatherer.contacts_on_file(None, {"order_reference": "UNKNOWNXX"})
 
 
 def test_a_playbook_script_runs_like_a_source_after_the_step_it_needs(tmp_path):
@@ -217,3 +220,15 @@ def test_a_saas_style_auth_failure_in_the_result_is_reported_as_such(tmp_path):
     result = make_gatherer(tmp_path, [refused]).gather(SubjectQuery(emails=[EMAIL]), ["access"])
     assert result.sources["stripe"]["status"] == "auth_failed"
     assert result.failures == {"stripe": "auth_failed: Stripe refused the key"}
+
+
+def test_contacts_on_file_does_not_wait_for_a_hung_source(tmp_path):
+    shop = FakeSource("shop", shop_answer, contacts={f"email:{EMAIL}": EMAIL})
+    hung = FakeSource("crm", shop_answer)
+    hung.contacts = lambda identifiers: (hung.release.wait(10), [])[1]
+    gatherer = make_gatherer(tmp_path, [shop, hung], timeouts={"shop": 0.2, "crm": 0.2})
+    try:
+        found = gatherer.contacts_on_file(EMAIL, {})
+    finally:
+        hung.release.set()
+    assert [(c.email, c.source) for c in found] == [(EMAIL, "shop")]

@@ -38,7 +38,8 @@ def seed_rows() -> list[tuple[str, dict]]:
             last_name="Martin", email=OTHER, billing_phone=PHONE),
     ]
     # HPOS orders: by account, a guest order (e-mail in capitals), the other Alice's, and a refund.
-    for oid, customer, email, kind, parent in ((100, 1, ALICE, "shop_order", 0), (101, 0, ALICE.upper(), "shop_order", 0),
+    for oid, customer, email, kind, parent in ((100, 1, ALICE, "shop_order", 0),
+                                               (101, 0, ALICE.upper(), "shop_order", 0),
                                                (102, 2, OTHER, "shop_order", 0),
                                                (103, 1, ALICE, "shop_order_refund", 100)):
         rows.append(ins("wp_wc_orders", id=oid, status="wc-completed", type=kind, customer_id=customer,
