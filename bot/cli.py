@@ -25,7 +25,8 @@ EXTRA_COMMANDS: dict[str, str] = {
 def _configure_logging(level: str) -> None:
     logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    for noisy in ("apscheduler", "weasyprint", "fontTools", "waitress.queue"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def cmd_deadline(args: argparse.Namespace) -> int:
