@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 #: Integration modules, set up in this order. Each has `setup(service: Service) -> None`.
 INTEGRATIONS: list[str] = [
     "bot.intake_setup",  # first: every channel hands its messages to service.components["intake"]
+    "integrations.smtp",  # early: service.components["mailer"] and the "mail.send" outbox handler
     "bot.drafting",  # the drafter the pipeline uses
     "bot.pipeline",
     "bot.reminders",
@@ -35,7 +36,6 @@ INTEGRATIONS: list[str] = [
     "bot.web.form",
     "bot.delivery",
     "integrations.slack",
-    "integrations.smtp",  # service.components["mailer"] and the "mail.send" outbox handler
     "bot.acknowledgement",
     "integrations.mailbox",
 ]
