@@ -51,7 +51,7 @@ namespace inbox {{
 }}
 passdb {{
   driver = passwd-file
-  args = scheme=PLAIN username_format=%u {base}/users
+  args = scheme=PLAIN username_format=%u {base}/users/%u
 }}
 userdb {{
   driver = static
@@ -149,7 +149,8 @@ class DovecotServer:
         for sub in ("mail", "home"):
             os.chown(self.base / sub, self.mail_uid, self.mail_gid)
         os.chmod(self.base, 0o755)
-        (self.base / "users").write_text("")
+        # one passwd-file per user: a new user is a new file, never a reload of a changed one
+        (self.base / "users").mkdir(exist_ok=True)
         conf = self.base / "dovecot.conf"
         conf.write_text(CONFIG.format(base=self.base, port=self.port, login_user=self.login_user,
                                       internal_user=self.internal_user, mail_uid=self.mail_uid,
@@ -173,8 +174,7 @@ class DovecotServer:
     def add_user(self, username: str | None = None, password: str | None = None) -> Account:
         username = username or f"u{secrets.token_hex(4)}"
         password = password or secrets.token_urlsafe(12)
-        with open(self.base / "users", "a") as fh:
-            fh.write(f"{username}:{{PLAIN}}{password}::::::\n")
+        (self.base / "users" / username).write_text(f"{username}:{{PLAIN}}{password}::::::\n")
         return Account("127.0.0.1", self.port, username, password)
 
     def stop(self) -> None:
