@@ -7,7 +7,7 @@ import pytest
 from imapclient import FLAGGED, SEEN
 
 from tests.mailbox_support import RECEIVED, make_service, request_mail, wait_until
-from tests.servers.dovecot import dovecot, free_port, imap_account  # noqa: F401 (fixtures)
+from tests.servers.dovecot import dovecot, dovecot_basic, free_port, imap_account  # noqa: F401 (fixtures)
 from tests.servers.smtp import smtp_sink  # noqa: F401 (fixture)
 from tests.shared import shared_dir
 
@@ -261,3 +261,48 @@ def test_a_new_uidvalidity_rescans_and_dedupe_keeps_one_case(service, imap_accou
     assert dict(result.outcomes) == {"duplicate": 1}
     assert len(service.cases.all()) == 1
     assert service.store.get("kv", channel.state.key)["uidvalidity"] != 1
+
+
+def test_without_idle_move_or_uidplus_the_watcher_leaves_it_to_polling_and_copy_expunge_moves(
+        tmp_path, dovecot_basic):
+    account = dovecot_basic.add_user()
+    account.create_folder("Processed")
+    svc = make_service(tmp_path / "data", account, processed_folder="Processed")
+    try:
+        channel, watcher = svc.component("mailbox"), svc.component("mailbox_watcher")
+        with channel.connect() as client:
+            assert not client.has_capability("IDLE") and not client.has_capability("MOVE")
+        watcher.start()
+        wait_until(lambda: not watcher.running, what="watcher to leave it to polling")
+        assert channel.state.status()["mode"] == "poll"
+        account.append(request_mail())
+        (job,) = [j for j in svc.jobs if j.id == "mailbox.poll"]
+        job.func()
+        assert len(svc.cases.all()) == 1
+        assert account.uids("INBOX") == [] and len(account.uids("Processed")) == 1
+    finally:
+        svc.close()
+
+
+def test_watcher_backs_off_on_bad_credentials_and_stops_on_a_missing_folder(tmp_path, dovecot, imap_account):
+    wrong = dovecot.add_user()
+    wrong.password = "nope"
+    svc = make_service(tmp_path / "a", wrong)
+    try:
+        watcher = svc.component("mailbox_watcher")
+        watcher.start()
+        wait_until(lambda: svc.component("mailbox").state.status().get("state") == "auth_failed",
+                   what="auth_failed status")
+        assert watcher.running  # it keeps trying, slowly, until someone fixes the password
+        watcher.stop(timeout=5)
+        assert not watcher.running
+    finally:
+        svc.close()
+    svc = make_service(tmp_path / "b", imap_account, folder="Nope")
+    try:
+        watcher = svc.component("mailbox_watcher")
+        watcher.start()
+        wait_until(lambda: not watcher.running, what="watcher to stop on a misconfiguration")
+        assert svc.component("mailbox").state.status()["state"] == "misconfigured"
+    finally:
+        svc.close()

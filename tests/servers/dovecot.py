@@ -5,7 +5,8 @@ listens on 127.0.0.1 on a free port, without TLS (loopback only), with users in 
 Run as root it needs unprivileged users for its login and internal processes, and the mail
 processes run as `dovenull` too, owning the maildirs.
 
-Fixtures: `dovecot` (one server per test session) and `imap_account` (a fresh user per test).
+Fixtures: `dovecot` (one server per test session), `imap_account` (a fresh user on it per test) and
+`dovecot_basic` (a server advertising no IDLE, MOVE or UIDPLUS).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -130,8 +132,9 @@ class Account:
 class DovecotServer:
     """Start with `start()`, stop with `stop()`; `add_user()` works while it runs."""
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, extra_config: str = "") -> None:
         self.base = base
+        self.extra_config = extra_config  # appended to the config, e.g. "imap_capability = IMAP4rev1"
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.login_user, self.internal_user, self.mail_uid, self.mail_gid = _service_users()
@@ -154,7 +157,7 @@ class DovecotServer:
         conf = self.base / "dovecot.conf"
         conf.write_text(CONFIG.format(base=self.base, port=self.port, login_user=self.login_user,
                                       internal_user=self.internal_user, mail_uid=self.mail_uid,
-                                      mail_gid=self.mail_gid))
+                                      mail_gid=self.mail_gid) + self.extra_config + "\n")
         self.process = subprocess.Popen([DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 15
@@ -190,16 +193,29 @@ class DovecotServer:
         self.process = None
 
 
-@pytest.fixture(scope="session")
-def dovecot() -> Iterator[DovecotServer]:
+@contextmanager
+def running_dovecot(extra_config: str = "") -> Iterator[DovecotServer]:
     base = Path(tempfile.mkdtemp(prefix="dsarbot-dovecot-"))
-    server = DovecotServer(base)
+    server = DovecotServer(base, extra_config)
     server.start()
     try:
         yield server
     finally:
         server.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[DovecotServer]:
+    with running_dovecot() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def dovecot_basic() -> Iterator[DovecotServer]:
+    """A server advertising bare IMAP4rev1: no IDLE, no MOVE, no UIDPLUS (the fallback paths)."""
+    with running_dovecot("imap_capability = IMAP4rev1 LITERAL+") as server:
+        yield server
 
 
 @pytest.fixture
