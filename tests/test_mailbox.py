@@ -306,3 +306,20 @@ def test_watcher_backs_off_on_bad_credentials_and_stops_on_a_missing_folder(tmp_
         assert svc.component("mailbox").state.status()["state"] == "misconfigured"
     finally:
         svc.close()
+
+
+def test_a_missing_processed_folder_is_reported_and_nothing_is_lost(tmp_path, imap_account):
+    svc = make_service(tmp_path / "data", imap_account, processed_folder="Gone")
+    try:
+        channel = svc.component("mailbox")
+        assert "Gone" in channel.check()
+        imap_account.append(request_mail())
+        channel.poll_job()
+        assert channel.state.status()["state"] == "misconfigured"
+        assert len(svc.cases.all()) == 1 and imap_account.uids("INBOX", "SEEN") != []  # flagged, not moved
+        imap_account.create_folder("Gone")
+        channel.poll_job()  # once fixed, the replay finds the case and moves the mail
+        assert len(svc.cases.all()) == 1 and imap_account.uids("INBOX") == []
+        assert channel.state.status()["state"] == "ok"
+    finally:
+        svc.close()

@@ -298,10 +298,16 @@ class MailboxChannel:
         folder = self.config.processed_folder
         if not folder:
             return
-        if client.has_capability("MOVE"):
-            client.move(uids, folder)
-            return
-        client.copy(uids, folder)
+        try:
+            if client.has_capability("MOVE"):
+                client.move(uids, folder)
+                return
+            client.copy(uids, folder)
+        except imaplib.IMAP4.abort:
+            raise
+        except imaplib.IMAP4.error as exc:  # e.g. NO [TRYCREATE]: the folder is missing
+            raise Misconfigured(f"cannot move mail to processed folder {folder!r} ({exc}): create it or fix "
+                                "[mailbox] processed_folder") from exc
         client.add_flags(uids, [DELETED])
         if client.has_capability("UIDPLUS"):
             client.uid_expunge(uids)
