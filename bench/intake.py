@@ -20,7 +20,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import tests.standins  # noqa: E402,F401  (TEMPORARY: until bot.mailparse / bot.classifier are merged)
 from bot.classifier import make_classifier  # noqa: E402
 from bot.mailparse import parse_email  # noqa: E402
 from bot.models import utcnow  # noqa: E402

@@ -15,9 +15,9 @@ from typing import Iterable
 
 from bot import clock
 from bot.cases import Change
+from bot.classifier.core import own_addresses_of
 from bot.config import jurisdiction_of
 from bot.i18n import format_date
-from bot.intake_setup import own_addresses
 from bot.mailing import mail_effect
 from bot.models import Channel
 from bot.outbox import Effect
@@ -32,7 +32,7 @@ def mail_domain(address: str) -> str:
 
 def ack_planner(service: Service):
     config = service.config
-    ours = set(own_addresses(config))
+    ours = {a.strip().lower() for a in own_addresses_of(config)}
     jurisdiction = jurisdiction_of(config)
     domain = mail_domain(config.smtp.from_address)
 

@@ -8,7 +8,6 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any, Callable
 
-import tests.standins  # noqa: F401  (TEMPORARY: until bot.mailparse / bot.classifier are merged)
 from bot.config import load_config
 from bot.service import Service, build_service
 from tests.servers.dovecot import Account

@@ -93,9 +93,22 @@ def test_a_30_mb_attachment_is_listed_not_kept_and_the_mail_is_processed(service
 
     assert result.delivered == 1 and result.failed == 0
     (message,) = service.store.find("messages")
-    (attachment,) = [a for a in message["attachments"] if a["content_type"] == "application/pdf"]
-    assert attachment["size"] == 30 * 1024 * 1024 and attachment["path"] == ""  # over the 20 MB limit
+    assert not [a for a in message["attachments"] if a["content_type"] == "application/pdf"]  # not kept...
+    assert any("passport.pdf" in w for w in message["warnings"])  # ...but an agent is told it existed
     assert all_seen(imap_account)
+
+
+def test_an_attachment_over_the_configured_limit_is_listed_not_kept(tmp_path, imap_account):
+    svc = make_service(tmp_path / "data", imap_account, max_attachment_bytes=1024 * 1024)
+    try:
+        imap_account.append(with_attachment(2 * 1024 * 1024))
+        assert svc.component("mailbox").poll().delivered == 1
+        (message,) = svc.store.find("messages")
+        (attachment,) = [a for a in message["attachments"] if a["content_type"] == "application/pdf"]
+        assert attachment["size"] == 2 * 1024 * 1024 and attachment["path"] == ""
+        assert any("not kept" in w for w in message["warnings"])
+    finally:
+        svc.close()
 
 
 def test_a_small_attachment_is_encrypted_in_the_vault_under_a_safe_name(service, imap_account):

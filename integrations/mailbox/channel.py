@@ -275,6 +275,8 @@ class MailboxChannel:
         message = parsed.message
         key = content_key(raw)
         message.attachments = store_attachments(self.vault, key, parsed.attachments, self.limits)
+        message.warnings = [*parsed.warnings, *(f"attachment {a.filename!r} ({a.size} bytes) not kept: over the "
+                                                "[mailbox] attachment limits" for a in message.attachments if not a.path)]
         if headers_only:
             note = (f"the message is {size} bytes, over the {self.config.max_message_bytes} byte limit "
                     "([mailbox] max_message_bytes): only its headers were read; open it in the mailbox")
