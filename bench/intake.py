@@ -2,8 +2,9 @@
 
     python bench/intake.py [--mails 200] [--rate 5] [--seconds 3]
 
-1. Parse and classify the shared corpus (`../shared/corpus`) over and over for `--seconds`, in this
-   process (one core): mails per second. Target >= 1,000.
+1. Parse and classify the shared corpus (`../shared/corpus`) over and over for `--seconds` of CPU
+   time in this process (one core): mails per second, for the whole corpus and for the request
+   letters alone (typical mail, without the corpus's few 200-350 KB messages). Target >= 1,000.
 2. Start a throw-away Dovecot (Debian's `dovecot-imapd`) and the service with the mailbox in IDLE
    mode on the embedded store, APPEND `--mails` distinct requests at `--rate` per second, and time
    each from the end of its APPEND to the moment intake has stored its case. p50 and p95; target p95 <= 2 s.
@@ -28,16 +29,16 @@ from tests.servers.dovecot import DovecotServer  # noqa: E402
 from tests.shared import shared_dir  # noqa: E402
 
 
-def throughput(seconds: float) -> tuple[float, int]:
-    corpus = [p.read_bytes() for p in sorted((shared_dir() / "corpus").glob("*.eml"))]
+def throughput(corpus: list[bytes], seconds: float) -> float:
+    """Mails per second of CPU time in this process (one core; fair on a busy machine)."""
     classify = make_classifier(["confidentialite@shop.example"])
     done = 0
-    started = time.perf_counter()
-    while time.perf_counter() - started < seconds:
+    started = time.process_time()
+    while time.process_time() - started < seconds:
         for raw in corpus:
             classify(parse_email(raw).message)
         done += len(corpus)
-    return done / (time.perf_counter() - started), len(corpus)
+    return done / (time.process_time() - started)
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -96,9 +97,13 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="duration of the throughput run")
     args = parser.parse_args()
 
-    per_second, corpus_size = throughput(args.seconds)
-    print(f"parse+classify: {per_second:,.0f} mails/s on one core (corpus of {corpus_size} mails, "
-          f"{args.seconds:.0f} s)  target >= 1,000")
+    files = sorted((shared_dir() / "corpus").glob("*.eml"))
+    corpus = [p.read_bytes() for p in files]
+    requests = [p.read_bytes() for p in files if p.name.startswith("dade_")]
+    print(f"parse+classify, whole corpus ({len(corpus)} mails, {sum(map(len, corpus)) // len(corpus):,} bytes "
+          f"on average): {throughput(corpus, args.seconds):,.0f} mails/s of one core's CPU time  target >= 1,000")
+    print(f"parse+classify, request letters only ({len(requests)} mails): "
+          f"{throughput(requests, args.seconds):,.0f} mails/s of one core's CPU time")
     delays = idle_latency(args.mails, args.rate)
     print(f"IMAP APPEND -> case stored (IDLE, {args.mails} mails at {args.rate:g}/s, embedded store): "
           f"p50 {statistics.median(delays) * 1000:.0f} ms, p95 {percentile(delays, 95) * 1000:.0f} ms, "
