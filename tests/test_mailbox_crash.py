@@ -46,7 +46,7 @@ def test_killed_between_fetch_and_flag_the_message_becomes_exactly_one_case(tmp_
     store = open_store("", data_dir)
     try:
         assert store.count("cases") == 1
-        assert len(store.find("outbox")) == 1  # one acknowledgement queued, not two
+        assert len(store.find("outbox", {"kind": "mail.send"})) == 1  # one acknowledgement queued, not two
     finally:
         store.close()
     assert seen(imap_account) == [True]
