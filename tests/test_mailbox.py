@@ -323,3 +323,19 @@ def test_a_missing_processed_folder_is_reported_and_nothing_is_lost(tmp_path, im
         assert channel.state.status()["state"] == "ok"
     finally:
         svc.close()
+
+
+def test_mail_arriving_during_a_pass_is_not_left_for_the_safety_net(service, imap_account):
+    """The server announces it once, inside the answer to one of the pass's commands: IDLE never would."""
+    channel, watcher = service.component("mailbox"), service.component("mailbox_watcher")
+    appended = []
+
+    def append_another(uid):
+        if not appended:
+            appended.append(uid)
+            imap_account.append(request_mail(subject="Effacement de mes données personnelles"))
+
+    channel.after_fetch.append(append_another)
+    imap_account.append(request_mail())
+    watcher.start()  # no scheduler runs here: only IDLE and the pass loop can deliver the second mail
+    wait_until(lambda: len(service.cases.all()) == 2, timeout=10, what="both mails as cases")

@@ -63,6 +63,15 @@ def imap_outcome(exc: BaseException) -> IntegrationError:
     return NotReady(f"{type(exc).__name__}: {exc}"[:300])
 
 
+def _announced_new_mail(client: IMAPClient) -> bool:
+    """Whether the server announced EXISTS since the last call (and forget it).
+
+    imaplib keeps untagged responses it was not asked for in `untagged_responses`; imapclient
+    itself reads SELECT's answer from there.
+    """
+    return bool(client._imap.untagged_responses.pop("EXISTS", None))  # noqa: SLF001
+
+
 def outcome_name(exc: IntegrationError) -> str:
     return {AuthFailed: "auth_failed", Misconfigured: "misconfigured"}.get(type(exc), "not_ready")
 
@@ -185,22 +194,31 @@ class MailboxChannel:
         result = PollResult()
         try:
             state = self.state.load(self._select(client))
-            new = [uid for uid in client.search(["UID", f"{state.last_uid + 1}:*"]) if uid > state.last_uid]
+            _announced_new_mail(client)  # SELECT's own EXISTS
             retry = [int(uid) for uid in state.failing]
-            uids = sorted(set(new) | set(retry))
-            if not uids:
-                return result
-            sizes = {uid: int(data.get(b"RFC822.SIZE", 0)) for uid, data in
-                     client.fetch(uids, ["RFC822.SIZE"]).items()}
-            vanished = [uid for uid in retry if uid not in sizes]
-            if vanished:
-                self._vanished(state, vanished)
-                self.state.save(state)
-            for batch in self._batches(sizes):
-                self._process_batch(client, state, batch, sizes, result)
+            while True:
+                self._round(client, state, retry, result)
+                retry = []
+                # Mail arriving during a round is announced (EXISTS) in the answer to one of its
+                # commands, never again: an IDLE entered now would not hear of it. Go round again.
+                if not _announced_new_mail(client):
+                    break
         except (imaplib.IMAP4.error, OSError) as exc:
             raise imap_outcome(exc) from exc
         return result
+
+    def _round(self, client: IMAPClient, state: FolderState, retry: list[int], result: PollResult) -> None:
+        new = [uid for uid in client.search(["UID", f"{state.last_uid + 1}:*"]) if uid > state.last_uid]
+        uids = sorted(set(new) | set(retry))
+        if not uids:
+            return
+        sizes = {uid: int(data.get(b"RFC822.SIZE", 0)) for uid, data in client.fetch(uids, ["RFC822.SIZE"]).items()}
+        vanished = [uid for uid in retry if uid not in sizes]
+        if vanished:
+            self._vanished(state, vanished)
+            self.state.save(state)
+        for batch in self._batches(sizes):
+            self._process_batch(client, state, batch, sizes, result)
 
     def _batches(self, sizes: dict[int, int]) -> list[list[int]]:
         batches: list[list[int]] = []
