@@ -1,1 +1,1 @@
-"""Real servers started by tests on free loopback ports (Dovecot IMAP, an aiosmtpd SMTP sink)."""
+"""Real servers started by tests on free loopback ports (Dovecot IMAP, an SMTP sink, PostgreSQL, HTTP)."""
