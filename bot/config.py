@@ -77,9 +77,15 @@ class MailboxConfig:
     password: str = ""
     folder: str = "INBOX"
     processed_folder: str = ""  # move processed mail here; empty = flag it \\Seen instead
-    poll_seconds: int = 60
+    starttls: bool = False  # upgrade a plain connection (port 143) with STARTTLS when ssl = false
+    poll_seconds: int = 60  # safety-net poll (and the only mode when the server has no IDLE)
     use_idle: bool = True
     idle_renew_seconds: int = 25 * 60  # RFC 2177: re-issue IDLE before the server's 29 minutes
+    timeout_seconds: int = 30  # network timeout of every IMAP command
+    max_message_bytes: int = 60 * 1024 * 1024  # larger: headers only, flagged for an agent to read in the mailbox
+    max_attachment_bytes: int = 20 * 1024 * 1024  # larger attachments are listed on the message, not kept
+    max_attachments: int = 30  # attachments kept per message; the others are listed, not kept
+    max_failures: int = 5  # a message failing intake this many times goes to quarantine for an agent
 
 
 @dataclass
@@ -93,6 +99,7 @@ class SmtpConfig:
     password: str = ""
     from_address: str = "confidentialite@shop.example"
     from_name: str = "Demo Shop - Privacy"
+    timeout_seconds: int = 30
 
 
 @dataclass
@@ -333,6 +340,20 @@ def validate(config: Config) -> None:
         raise ConfigError("[drafting] annex_max_rows must be 0 (no limit) or more")
     if config.playbooks.timeout_seconds <= 0 or config.playbooks.max_workers < 1:
         raise ConfigError("[playbooks] timeout_seconds must be positive and max_workers at least 1")
+    if config.mailbox.enabled and not (config.mailbox.host and config.mailbox.username):
+        raise ConfigError("[mailbox] host and username are required when enabled "
+                          "(set DSARBOT_MAILBOX__PASSWORD in the environment)")
+    if config.mailbox.enabled and config.mailbox.ssl and config.mailbox.starttls:
+        raise ConfigError("[mailbox] ssl and starttls exclude each other: ssl for port 993, starttls for 143")
+    if config.mailbox.idle_renew_seconds >= 29 * 60 or config.mailbox.idle_renew_seconds < 60:
+        raise ConfigError("[mailbox] idle_renew_seconds must be between 60 and 1739 (servers drop IDLE after "
+                          "29 minutes, RFC 2177)")
+    if config.mailbox.poll_seconds < 5:
+        raise ConfigError("[mailbox] poll_seconds must be at least 5")
+    if config.smtp.enabled and config.smtp.ssl and config.smtp.starttls:
+        raise ConfigError("[smtp] ssl and starttls exclude each other: ssl for port 465, starttls for 587")
+    if "@" not in config.smtp.from_address:
+        raise ConfigError("[smtp] from_address must be an email address")
     if config.verification.code_digits < 6:
         raise ConfigError("[verification] code_digits must be at least 6")
     if not 1 <= config.verification.max_attempts <= 10:

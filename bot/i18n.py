@@ -6,6 +6,7 @@ Slack texts) come from here. A missing key in a language falls back to English, 
 from __future__ import annotations
 
 import json
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
@@ -36,3 +37,10 @@ def t(key: str, language: str | None = None, **values: object) -> str:
     """Translate `key` into `language`, filling `{placeholders}` from `values`."""
     text = catalogue(best_language(language)).get(key) or catalogue(DEFAULT_LANGUAGE).get(key) or key
     return text.format(**values) if values else text
+
+
+def format_date(day: date, language: str | None = None) -> str:
+    """A date as people write it in `language` ("3 mars 2025", "3 March 2025")."""
+    months = t("date.months", language).split(",")
+    day_text = t("date.day_1", language) if day.day == 1 else str(day.day)  # "1er mars"
+    return t("date.long", language, day=day_text, month=months[day.month - 1], year=day.year)

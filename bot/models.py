@@ -121,6 +121,7 @@ class Message:
     references: list[str] = field(default_factory=list)
     external_ids: dict[str, str] = field(default_factory=dict)  # e.g. {"zendesk_ticket": "123"}
     parse_error: str = ""  # set when the raw item could not be fully parsed: shown to an agent
+    warnings: list[str] = field(default_factory=list)  # limits applied on purpose (attachment too big): shown too
 
     def to_doc(self) -> dict[str, Any]:
         doc = dataclasses.asdict(self)

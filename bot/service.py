@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 #: Integration modules, set up in this order. Each has `setup(service: Service) -> None`.
 INTEGRATIONS: list[str] = [
+    "bot.intake_setup",  # first: every channel hands its messages to service.components["intake"]
+    "integrations.smtp",  # early: service.components["mailer"] and the "mail.send" outbox handler
     "bot.gathering",  # playbooks, register and data sources ([playbooks])
     "bot.drafting",  # the drafter the pipeline uses
     "bot.pipeline",
@@ -35,6 +37,8 @@ INTEGRATIONS: list[str] = [
     "bot.web.form",
     "bot.delivery",
     "integrations.slack",
+    "bot.acknowledgement",
+    "integrations.mailbox",
 ]
 
 

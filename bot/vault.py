@@ -84,3 +84,11 @@ class Vault:
         if not path.is_dir():
             return []
         return sorted(str(p.relative_to(self.root)) for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def vault_of(service) -> Vault:
+    """The service's one vault (`service.components["vault"]`), created on first use."""
+    vault = service.components.get("vault")
+    if vault is None:
+        vault = service.components["vault"] = Vault(service.data_dir)
+    return vault

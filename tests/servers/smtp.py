@@ -1,0 +1,78 @@
+"""An SMTP sink for tests: aiosmtpd's Controller on a free loopback port, keeping what it receives.
+
+Fixture `smtp_sink`: `.port`, `.messages` (parsed `email.message.EmailMessage`, in arrival order),
+`.envelopes` (mail-from, rcpt-tos, raw bytes) and `.wait_for(count, timeout)`, a bounded wait.
+Set `.refuse_rcpt` to a set of addresses to answer 550 for them, or `.temp_fail` to answer 451.
+"""
+from __future__ import annotations
+
+import email
+import email.policy
+import threading
+import time
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Iterator
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from tests.servers.dovecot import free_port
+
+
+@dataclass
+class Envelope:
+    mail_from: str
+    rcpt_tos: list[str]
+    raw: bytes
+
+
+@dataclass
+class SmtpSink:
+    envelopes: list[Envelope] = field(default_factory=list)
+    refuse_rcpt: set[str] = field(default_factory=set)
+    temp_fail: bool = False
+    port: int = 0
+    _arrived: threading.Condition = field(default_factory=threading.Condition)
+
+    # aiosmtpd handler hooks
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        if self.temp_fail:
+            return "451 4.3.0 try again later"
+        if address.lower() in self.refuse_rcpt:
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        with self._arrived:
+            self.envelopes.append(Envelope(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content)))
+            self._arrived.notify_all()
+        return "250 Message accepted"
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return [email.message_from_bytes(e.raw, policy=email.policy.default) for e in self.envelopes]
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[EmailMessage]:
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            while len(self.envelopes) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"expected {count} mails at the SMTP sink within {timeout}s, "
+                                         f"got {len(self.envelopes)}")
+                self._arrived.wait(left)
+        return self.messages
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    sink = SmtpSink()
+    sink.port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
+    controller.start()
+    try:
+        yield sink
+    finally:
+        controller.stop()
