@@ -1,0 +1,1 @@
+"""Measurements of dsarbot (run as scripts: `python -m bench.<name>`)."""
