@@ -1,4 +1,4 @@
-"""The `dsarbot` command: serve, demo, deadline, audit, and the commands integrations add."""
+"""The `dsarbot` command: serve, demo, deadline, audit, classify, and the commands integrations add."""
 from __future__ import annotations
 
 import argparse
@@ -19,6 +19,7 @@ EXTRA_COMMANDS: dict[str, str] = {
     "agent": "bot.agent_cli",
     "draft": "bot.drafting.cli",
     "sources": "bot.sources_cli",
+    "classify": "bot.cli_classify",
 }
 
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 from bot.classifier.cues import cue
 from bot.classifier.headers import Headers
-from bot.classifier.lexicon import Cue
-from bot.classifier.phrases import Hit
+from bot.classifier.lexicon import HitIndex
+from bot.classifier.rights import shown
 
 #: Headers whose mere presence marks an automatic answer (sisimai and vendor documentation).
 AUTORESPONDER_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Autoresponder", "X-Autoreply-From", "X-Mail-Autoreply",
@@ -41,8 +41,7 @@ def report_type(headers: Headers) -> str:
     return match.group(1).lower() if match else "unknown"
 
 
-def auto_reply_evidence(headers: Headers, subject_hits: list[Hit[Cue]], body_hits: list[Hit[Cue]],
-                        reply_subject: bool) -> Evidence:
+def auto_reply_evidence(headers: Headers, subject_hits: HitIndex, body_hits: HitIndex, reply_subject: bool) -> Evidence:
     evidence = Evidence()
     submitted = headers.first("Auto-Submitted")
     if submitted and submitted.split(";", 1)[0].strip().lower() != "no":
@@ -58,18 +57,14 @@ def auto_reply_evidence(headers: Headers, subject_hits: list[Hit[Cue]], body_hit
     if kind in ("disposition-notification", "feedback-report"):
         evidence.decisive.append(cue("report", type=kind))
     if not reply_subject:
-        for hit in subject_hits:
-            for found in hit.payloads:
-                if found.kind == "auto_reply_subject" and (not found.anchored or hit.start == 0):
-                    evidence.decisive.append(cue("subject_auto_reply", phrase=found.phrase, language=found.language))
-                    break
+        for hit, found in subject_hits.get("auto_reply_subject", ()):
+            if not found.anchored or hit.start == 0:
+                evidence.decisive.append(cue("subject_auto_reply", phrase=shown(found.phrase, hit.text), language=found.language))
+                break
     if "X-Auto-Response-Suppress" in headers:
         evidence.weak.append(cue("header", name="X-Auto-Response-Suppress", value=headers.first("X-Auto-Response-Suppress")))
-    for hit in body_hits:
-        found = next((p for p in hit.payloads if p.kind == "auto_reply_body"), None)
-        if found:
-            evidence.weak.append(cue("body_auto_reply", phrase=found.phrase, language=found.language))
-            break
+    for hit, found in body_hits.get("auto_reply_body", ())[:1]:
+        evidence.weak.append(cue("body_auto_reply", phrase=shown(found.phrase, hit.text), language=found.language))
     return evidence
 
 

@@ -8,8 +8,8 @@ from bot.classifier.automatic import auto_reply_evidence, mailing_list_evidence
 from bot.classifier.bounces import bounce_evidence, has_null_return_path
 from bot.classifier.cues import cue
 from bot.classifier.headers import Headers, address_of, is_reply_subject
-from bot.classifier.language import detect
-from bot.classifier.lexicon import load
+from bot.classifier.language import SAMPLE_CHARS, detect, phrase_votes
+from bot.classifier.lexicon import index_hits, load
 from bot.classifier.loopguard import loop_evidence, own_list_ids
 from bot.classifier.rights import LEAD_CHARS, find_rights
 from bot.classifier.textnorm import normalise
@@ -46,9 +46,13 @@ def make_classifier(own_addresses: Iterable[str] = ()) -> Callable[[Message], Cl
         norm_subject = normalise(subject)
         norm_body = normalise(text)
         joined = norm_subject + " | " + norm_body
-        subject_hits = lexicons.subjects.find(norm_subject)
+        subject_hits = index_hits(lexicons.subjects.find(norm_subject))
         hits = lexicons.body.find(joined)
-        language = detect(subject, text, lexicons)
+        index = index_hits(hits)
+        body_start = len(norm_subject) + 3
+        body_index = {kind: [(h, c) for h, c in found if h.start >= body_start]  # the subject has its own rules
+                      for kind, found in index.items() if kind in ("auto_reply_body", "bounce_body")}
+        language = detect(subject, text, lexicons, phrase_votes(hits), joined[:SAMPLE_CHARS])
         language_cue = cue("language", language=language.language, detail=language.detail)
         reply_subject = is_reply_subject(subject)
 
@@ -59,10 +63,10 @@ def make_classifier(own_addresses: Iterable[str] = ()) -> Callable[[Message], Cl
         if loop:
             return automatic("auto_reply", 0.99, loop)
         bounce = bounce_evidence(headers, message.sender or "", message.sender_name or "", text, subject_hits,
-                                 hits, reply_subject)
+                                 body_index, reply_subject)
         if bounce.decisive:
             return automatic("bounce", 0.99, bounce.decisive + bounce.weak)
-        auto = auto_reply_evidence(headers, subject_hits, hits, reply_subject)
+        auto = auto_reply_evidence(headers, subject_hits, body_index, reply_subject)
         if auto.decisive:
             return automatic("auto_reply", 0.97, auto.decisive + auto.weak)
         if len(bounce.weak) >= 2:
@@ -77,9 +81,9 @@ def make_classifier(own_addresses: Iterable[str] = ()) -> Callable[[Message], Cl
         if listed:
             return automatic("other", 0.95, listed)
 
-        finding = find_rights(joined, hits, lexicons, len(norm_subject) + 3 + LEAD_CHARS)
+        finding = find_rights(joined, index, lexicons, body_start + LEAD_CHARS)
         ranked = sorted(finding.scores, key=lambda r: (-finding.scores[r], finding.first_at[r], r))
-        cues = [text for _, text in sorted(finding.cues, key=lambda c: -c[0])]
+        cues = [cue(key, **values) for _, key, values in sorted(finding.cues, key=lambda c: -c[0])[:MAX_CUES]]
         if not ranked:
             return Classification("other", [], language.language, 0.9, [cue("no_request_cue"), language_cue])
         main = ranked[0]

@@ -33,6 +33,9 @@ class Headers:
 
 def address_of(value: str) -> str:
     """The bare, lower-cased address in a From/Return-Path value ("" when there is none)."""
+    value = value.strip()
+    if "<" not in value and " " not in value:  # already bare (what bot.mailparse gives): skip the parser
+        return value.lower()
     return parseaddr(value)[1].strip().lower()
 
 

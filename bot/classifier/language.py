@@ -13,19 +13,28 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.classifier.lexicon import Lexicons
+from typing import Iterable
+
+from bot.classifier.lexicon import Cue, Lexicons
+from bot.classifier.phrases import Hit
+from bot.classifier.textnorm import normalise
 
 DEFAULT_LANGUAGE = "en"
-SAMPLE_CHARS = 4000
-MAX_WORDS = 600
+SAMPLE_CHARS = 1500
+MAX_WORDS = 120  # plenty to tell languages apart; a long letter need not be read twice
 MIN_EVIDENCE = 0.3  # one typical letter (ß, ł, ř…) is enough when there are no words to go by
+LETTER_WEIGHT = 0.3
+MAX_LETTER_COUNT = 5
 
-_WORD_RE = re.compile(r"[^\W\d_]+")
+#: Header lines quoted in bounces and forwards: they are not prose in any language.
+_HEADER_LINES_RE = re.compile(
+    r"^(?:Received|From|To|Cc|Subject|Date|Message-I[dD]|Return-Path|Content-[A-Za-z-]+|MIME-Version|Reply-To|"
+    r"Sender|Delivered-To|DKIM-Signature|Authentication-Results|ARC-[A-Za-z-]+|Thread-[A-Za-z]+|In-Reply-To|"
+    r"References|X-[A-Za-z0-9-]+):[^\n]*(?:\n[ \t]+[^\n]*)*", re.MULTILINE)
 _NON_LATIN_RE = re.compile(r"[^\x00-\u024f\u1e00-\u1eff\u2000-\u206f]")
-#: (language, character class): scripts that name their language by themselves.
-_HEADER_LINES_RE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,40}:[^\n]*(?:\n[ \t]+[^\n]*)*", re.MULTILINE)
 _KANA = re.compile(r"[\u3040-\u30ff]")
 _HAN = re.compile(r"[\u4e00-\u9fff]")
+#: (language, character class): scripts that name their language by themselves.
 _SCRIPTS = [
     ("ko", re.compile(r"[\uac00-\ud7af]")),
     ("ru", re.compile(r"[\u0400-\u04ff]")),
@@ -42,24 +51,47 @@ class LanguageGuess:
     detail: str  # e.g. "12 common words" — for the cues
 
 
-def detect(subject: str, text: str, lexicons: Lexicons) -> LanguageGuess:
-    body = _HEADER_LINES_RE.sub(" ", text[:SAMPLE_CHARS])  # quoted headers (bounces, forwards) are not prose
-    sample = (subject + "\n" + subject + "\n" + body).lower()  # the subject counts twice
-    scores: dict[str, float] = {}
-    words = _WORD_RE.findall(sample, 0, len(sample))[:MAX_WORDS]
+#: Evidence a matched lexicon phrase gives for its language (a phrase is worth a couple of words).
+PHRASE_EVIDENCE = 1.5
+MAX_VOTING_PHRASES = 20
+
+
+def phrase_votes(hits: Iterable[Hit[Cue]]) -> dict[str, float]:
+    """Languages of the lexicon phrases found; a phrase shared by several languages is split among them."""
+    votes: dict[str, float] = {}
+    for hit in hits[:MAX_VOTING_PHRASES]:
+        languages = {p.language for p in hit.payloads}
+        for language in languages:
+            votes[language] = votes.get(language, 0.0) + PHRASE_EVIDENCE / len(languages)
+    return votes
+
+
+def detect(subject: str, text: str, lexicons: Lexicons, votes: dict[str, float] | None = None,
+           normalised: str | None = None) -> LanguageGuess:
+    """`normalised`: the caller's normalised subject + body, reused when the text quotes no headers."""
+    body = text[:SAMPLE_CHARS]
+    if _HEADER_LINES_RE.search(body):  # quoted headers (bounces, forwards) are not prose
+        body = _HEADER_LINES_RE.sub(" ", body)
+        normalised = None
+    sample = subject + " | " + body
+    words = (normalised if normalised is not None else normalise(sample)).split()[:MAX_WORDS]
+    words += normalise(subject).split()  # the subject counts twice
+    scores: dict[str, float] = dict(votes or {})
     stopwords = lexicons.stopwords
-    hits = 0
-    for word in words:
-        owners = stopwords.get(word)
-        if owners:
-            hits += 1
-            for language, weight in owners.items():
-                scores[language] = scores.get(language, 0.0) + weight
-    for language, letters in lexicons.letters.items():
-        if letters:
-            found = sum(min(sample.count(letter), 5) for letter in letters)
-            if found:
-                scores[language] = scores.get(language, 0.0) + 0.3 * found
+    known = [stopwords[word] for word in words if word in stopwords]
+    hits = len(known)
+    for owners in known:
+        for language, weight in owners.items():
+            scores[language] = scores.get(language, 0.0) + weight
+    lowered = sample.lower()
+    found_letters = lexicons.letters_re.findall(lowered) if lexicons.letters_re else []
+    if found_letters:
+        counts: dict[str, int] = {}
+        for letter in found_letters:
+            counts[letter] = counts.get(letter, 0) + 1
+        for letter, count in counts.items():
+            for language in lexicons.letter_owners[letter]:
+                scores[language] = scores.get(language, 0.0) + LETTER_WEIGHT * min(count, MAX_LETTER_COUNT)
     if _NON_LATIN_RE.search(sample):
         kana, han = len(_KANA.findall(sample)), len(_HAN.findall(sample))
         if kana or han:  # kana make it Japanese, even when kanji dominate
@@ -77,4 +109,4 @@ def detect(subject: str, text: str, lexicons: Lexicons) -> LanguageGuess:
     best = max(sorted(scores), key=lambda lang: scores[lang])  # sorted: ties break the same way every time
     if scores[best] < MIN_EVIDENCE:
         return LanguageGuess(DEFAULT_LANGUAGE, scores[best], "too little text")
-    return LanguageGuess(best, scores[best], f"{hits} common words" if hits else "typical letters")
+    return LanguageGuess(best, scores[best], f"{hits} common words" if hits else "phrases and letters")

@@ -9,8 +9,8 @@ from typing import Any
 
 import yaml
 
-from bot.classifier.phrases import PhraseError, PhraseSet, compile_phrase
-from bot.classifier.textnorm import fold
+from bot.classifier.phrases import Hit, PhraseError, PhraseSet, compile_phrase
+from bot.classifier.textnorm import fold, normalise
 from bot.models import Right
 
 LEXICON_DIR = Path(__file__).parent / "lexicons"
@@ -38,13 +38,26 @@ class Cue:
     anchored: bool = False  # subjects: must open the subject
 
 
+#: Hits grouped by what they mean: kind -> [(hit, cue)], in text order.
+HitIndex = dict[str, list[tuple[Hit[Cue], Cue]]]
+
+
+def index_hits(hits: list[Hit[Cue]]) -> HitIndex:
+    index: HitIndex = {}
+    for hit in hits:
+        for payload in hit.payloads:
+            index.setdefault(payload.kind, []).append((hit, payload))
+    return index
+
+
 @dataclass
 class Lexicons:
     languages: list[str]
     body: PhraseSet[Cue]
     subjects: PhraseSet[Cue]
     stopwords: dict[str, dict[str, float]]  # word -> {language: weight}
-    letters: dict[str, str]
+    letter_owners: dict[str, list[str]]  # typical letter -> languages it hints at
+    letters_re: re.Pattern[str] | None
     article_re: re.Pattern[str]
 
 
@@ -112,15 +125,21 @@ def load() -> Lexicons:
             raise LexiconError(f"{path.name}: {exc}") from exc
         body += file_body
         subjects += file_subjects
-        for word in data["stopwords"]:
-            stopwords.setdefault(word.lower(), {})[language] = 1.0
+        for word in data["stopwords"]:  # folded: detection reads the normalised text
+            for token in normalise(word).split():
+                stopwords.setdefault(token, {})[language] = 1.0
         letters[language] = str(data.get("letters") or "")
         article_words.update(fold(w).replace(".", "") for w in data["article_words"])
     for word, owners in stopwords.items():  # a word shared by n languages says 1/n about each
         for language in owners:
             owners[language] = 1.0 / len(owners)
+    letter_owners: dict[str, list[str]] = {}
+    for language, chars in letters.items():
+        for char in chars.lower():
+            letter_owners.setdefault(char, []).append(language)
+    letters_re = re.compile("[" + re.escape("".join(letter_owners)) + "]") if letter_owners else None
     try:
-        return Lexicons(languages, PhraseSet(body), PhraseSet(subjects), stopwords, letters,
+        return Lexicons(languages, PhraseSet(body), PhraseSet(subjects), stopwords, letter_owners, letters_re,
                         _article_regex(article_words))
     except PhraseError as exc:
         raise LexiconError(str(exc)) from exc

@@ -19,7 +19,7 @@ def loop_evidence(headers: Headers, sender: str, message_id: str, own_addresses:
     found = []
     if REF_HEADER in headers:
         found.append(cue("loop_header", header=REF_HEADER))
-    if (address_of(sender) or sender.strip().lower()) in own_addresses:
+    if own_addresses and address_of(sender) in own_addresses:
         found.append(cue("loop_address"))
     if message_id.strip().lower().startswith(OWN_MESSAGE_ID_PREFIX):
         found.append(cue("loop_message_id"))

@@ -91,6 +91,7 @@ def _fragments(units: list[Unit]) -> list[tuple[bool, str]]:
             gap = unit[1]
             continue
         separator: tuple[bool, str] | None = None
+        gap_before = gap >= 0
         if not first:
             separator = (False, " " + _GAP_REGEX % gap) if gap >= 0 else (True, " ")
         gap = -1
@@ -104,6 +105,8 @@ def _fragments(units: list[Unit]) -> list[tuple[bool, str]]:
             _, alternatives, optional = unit
             body = "(?:" + "|".join(_regex(a) for a in alternatives) + ")"
             if optional:
+                if gap_before:
+                    raise PhraseError("a gap cannot precede an optional group (write the optional word out)")
                 sep = "" if separator is None else (re.escape(separator[1]) if separator[0] else separator[1])
                 out.append((False, "(?:" + sep + body + ")?"))
                 if first:  # an optional first unit is spelled out by expand_head, never reached
@@ -187,57 +190,80 @@ class Hit(Generic[T]):
 
 
 class PhraseSet(Generic[T]):
-    """Many phrases, each with a payload; `find` returns the hits in a normalised text."""
+    """Many phrases, each with a payload; `find` returns the hits in a normalised text.
+
+    The trie regex only finds where some phrase starts; the phrases sharing the first letters of
+    that position are then tried one by one, and the longest wins (regex alternation is ordered,
+    not longest-first: "delete my" would otherwise shadow "delete my account").
+    """
 
     def __init__(self, phrases: Iterable[tuple[str, T]]) -> None:
-        by_spelling: dict[str, tuple[Compiled, list[T]]] = {}
+        by_source: dict[str, tuple[Compiled, list[T]]] = {}
         for phrase, payload in phrases:
             for compiled in compile_phrase(phrase):
-                slot = by_spelling.setdefault(compiled.source, (compiled, []))
+                slot = by_source.setdefault(compiled.source, (compiled, []))
                 if payload not in slot[1]:
                     slot[1].append(payload)
-        self._candidates: dict[str, list[tuple[re.Pattern[str], bool, tuple[T, ...]]]] = {}
-        for compiled, payloads in by_spelling.values():
-            key = compiled.literal[:3]
-            self._candidates.setdefault(key, []).append(
-                (re.compile(compiled.source), compiled.has_gap, tuple(payloads)))
-        source = _trie_source(c for c, _ in by_spelling.values())
-        self._regex = re.compile(r"(?<!\S)" + source + r"(?!\S)") if source else None
-        self.size = len(by_spelling)
+        # Candidates by first word: a phrase whose literal opens with a whole word is filed under it;
+        # one that opens with a stem ("supprim*") under the stem, looked up by the word's prefixes.
+        self._by_word: dict[str, list[tuple[re.Pattern[str], bool, tuple[T, ...]]]] = {}
+        self._by_stem: dict[str, list[tuple[re.Pattern[str], bool, tuple[T, ...]]]] = {}
+        for compiled, payloads in by_source.values():
+            entry = (re.compile(compiled.source + r"(?!\S)"), compiled.has_gap, tuple(payloads))
+            literal = compiled.literal
+            if " " in literal or not compiled.suffix or compiled.suffix.startswith((" ", "\\ ", "(?:\\ ")):
+                self._by_word.setdefault(literal.split(" ", 1)[0], []).append(entry)
+            else:
+                self._by_stem.setdefault(literal, []).append(entry)
+        self._stem_lengths = sorted({len(k) for k in self._by_stem})
+        source = _trie_source(c for c, _ in by_source.values())
+        # Searched in " " + text: opening with a literal space lets the engine jump from word to
+        # word, where a look-behind would be tried at every character.
+        self._regex = re.compile(" " + source + r"(?!\S)") if source else None
+        self.size = len(by_source)
 
-    def _identify(self, text: str) -> tuple[bool, tuple[T, ...]]:
-        payloads: list[T] = []
-        gap = False
-        for key in {text[:3], text[:2], text[:1]}:
-            for pattern, has_gap, found in self._candidates.get(key, ()):
-                if pattern.fullmatch(text):
-                    payloads.extend(p for p in found if p not in payloads)
-                    gap = gap or has_gap
-        return gap, tuple(payloads)
+    def _longest_at(self, text: str, start: int) -> tuple[int, bool, tuple[T, ...]]:
+        """(end, has_gap, payloads) of the longest phrase starting at `start`."""
+        best_end, best_gap, payloads = -1, False, ()
+        space = text.find(" ", start)
+        word = text[start:] if space < 0 else text[start:space]
+        candidates = list(self._by_word.get(word, ()))
+        for length in self._stem_lengths:
+            if length > len(word):
+                break
+            candidates.extend(self._by_stem.get(word[:length], ()))
+        for pattern, has_gap, found in candidates:
+            match = pattern.match(text, start)
+            if match is None or match.end() < best_end:
+                continue
+            if match.end() > best_end:
+                best_end, best_gap, payloads = match.end(), has_gap, found
+            else:
+                payloads = payloads + tuple(p for p in found if p not in payloads)
+                best_gap = best_gap and has_gap
+        return best_end, best_gap, payloads
 
     def find(self, text: str) -> list[Hit[T]]:
         """Hits at every word start (overlapping), minus hits inside a longer contiguous phrase."""
         if self._regex is None:
             return []
-        raw: list[tuple[int, int, str]] = []
-        pos = 0
-        search = self._regex.search
-        while True:
-            match = search(text, pos)
-            if match is None:
-                break
-            raw.append((match.start(), match.end(), match.group()))
-            nxt = text.find(" ", match.start())
-            if nxt < 0:
-                break
-            pos = nxt + 1
         hits: list[Hit[T]] = []
         cover_end = -1  # end of the furthest contiguous (gap-free) phrase seen so far
-        for start, end, found in raw:
-            has_gap, payloads = self._identify(found)
-            if end <= cover_end or not payloads:
-                continue
-            hits.append(Hit(start, end, found, payloads))
-            if not has_gap:
-                cover_end = max(cover_end, end)
+        search = self._regex.search
+        spaced = " " + text  # index i in `spaced` is i - 1 in `text`
+        pos = 0
+        while True:
+            match = search(spaced, pos)
+            if match is None:
+                break
+            start = match.start()  # the space before the word in `spaced` = the word's start in `text`
+            end, has_gap, payloads = self._longest_at(text, start)
+            if end > cover_end and payloads:
+                hits.append(Hit(start, end, text[start:end], payloads))
+                if not has_gap:
+                    cover_end = end
+            nxt = text.find(" ", start)
+            if nxt < 0:
+                break
+            pos = nxt + 1  # the space before the next word, in `spaced`
         return hits
