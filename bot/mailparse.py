@@ -105,6 +105,15 @@ def _headers_of(mime: MimeMessage) -> dict[str, str]:
     return headers
 
 
+def _raw_header(mime: MimeMessage, name: str) -> str | None:
+    """The header as it came, 8-bit bytes kept as surrogates (`get` would turn them into U+FFFD)."""
+    lower = name.lower()
+    for key, value in mime.raw_items():
+        if key.lower() == lower:
+            return value if isinstance(value, str) else str(value)
+    return None
+
+
 def _first_address(raw: object) -> tuple[str, str]:
     """(display name, address) of the first mailbox in an address header; ("", "") when none."""
     if raw is None:
@@ -123,16 +132,18 @@ def _first_address(raw: object) -> tuple[str, str]:
     return decode_header_value(text), ""
 
 
-def _address_from(parsed: list, position: int) -> tuple[str, str] | None:
-    """(name, address) from mail-parser's already parsed address list, when it found one."""
+def _address_from(parsed: list, position: int, raw: object) -> tuple[str, str] | None:
+    """(name, address) from mail-parser's already parsed address list, when it found one in a plain
+    ASCII header (it renders raw 8-bit bytes as escape sequences, which cannot be undone)."""
+    if not isinstance(raw, str) or not raw.isascii():
+        return None
     try:
         name, address = parsed[position][0]
     except (IndexError, TypeError, ValueError):
         return None
     if not isinstance(address, str) or "@" not in address:
         return None
-    return _HEADER_UNSAFE_RE.sub(" ", str(name or "")).strip()[:MAX_HEADER_CHARS], \
-        _HEADER_UNSAFE_RE.sub("", address).strip()[:320]
+    return decode_header_value(name or ""), decode_header_value(address).replace(" ", "")[:320]
 
 
 # --- MIME tree ---------------------------------------------------------------------------------------
@@ -310,8 +321,9 @@ def _parse(raw: bytes, channel: str, received_at: datetime) -> ParsedMail:
         text = text[:MAX_TEXT_CHARS]
     text = trim_quoted(text)
 
-    sender_name, sender = _address_from(addresses, 0) or _first_address(mime.get("From"))
-    _, reply_to = _address_from(addresses, 1) or _first_address(mime.get("Reply-To"))
+    raw_from, raw_reply_to = _raw_header(mime, "From"), _raw_header(mime, "Reply-To")
+    sender_name, sender = _address_from(addresses, 0, raw_from) or _first_address(raw_from)
+    _, reply_to = _address_from(addresses, 1, raw_reply_to) or _first_address(raw_reply_to)
     references = _MSGID_RE.findall(headers.get("References", ""))[:MAX_REFERENCES]
     in_reply_to = _MSGID_RE.findall(_header(headers, "In-Reply-To"))
     message_ids = _MSGID_RE.findall(_header(headers, "Message-ID"))
