@@ -54,8 +54,9 @@ def customer_mails() -> list[bytes]:
     for number, item in enumerate(data["requests"] + data["not_requests"]):
         mail = EmailMessage()
         for hop in range(3):
-            mail["Received"] = (f"from mx{hop}.mail.example.net (mx{hop}.mail.example.net [192.0.2.{hop + 10}]) by "
-                                f"mail.shop.example with ESMTPS id {number:08d}{hop}; Mon, 2 Mar 2026 09:30:0{hop} +0000")
+            mail["Received"] = (f"from mx{hop}.mail.example.net (mx{hop}.mail.example.net [192.0.2.{hop + 10}])"
+                                f" by mail.shop.example with ESMTPS id {number:08d}{hop};"
+                                f" Mon, 2 Mar 2026 09:30:0{hop} +0000")
         mail["Authentication-Results"] = "mail.shop.example; dkim=pass header.d=example.net; spf=pass"
         mail["DKIM-Signature"] = "v=1; a=rsa-sha256; d=example.net; s=s1; bh=" + "A" * 44 + "; b=" + "B" * 340
         mail["From"] = f"Customer {number} <customer{number}@example.net>"
@@ -65,8 +66,8 @@ def customer_mails() -> list[bytes]:
         mail["Message-ID"] = f"<heldout-{number}@example.net>"
         text = item["text"] + "\n\n--\nSent from my phone\n"
         mail.set_content(text)
-        mail.add_alternative("<html><body><div dir='ltr'>" + escape(text).replace("\n", "<br>") + "</div></body></html>",
-                             subtype="html")
+        html = "<html><body><div dir='ltr'>" + escape(text).replace("\n", "<br>") + "</div></body></html>"
+        mail.add_alternative(html, subtype="html")
         raws.append(bytes(mail))
     return raws
 

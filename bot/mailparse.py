@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from email.header import decode_header
 from email.message import Message as MimeMessage
 from email.utils import getaddresses
+from typing import Callable
 
 from bot.mailtext import clean_text, html_to_text, trim_quoted
 from bot.models import Message, utcnow
@@ -182,7 +183,7 @@ class _Attachments:
         self.total = 0
         self.warnings = warnings
 
-    def add(self, filename: str, content_type: str, size_hint: int, read: "callable") -> None:
+    def add(self, filename: str, content_type: str, size_hint: int, read: Callable[[], bytes]) -> None:
         index = len(self.items) + 1
         shown = _safe_filename(filename, content_type, index)
         if len(self.items) >= MAX_ATTACHMENTS:

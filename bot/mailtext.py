@@ -79,13 +79,14 @@ _REPLY_HEADER_RE = re.compile(
     r"|-{2,}\s*(?:Original Message|Message d'origine|Urspr[üu]ngliche Nachricht|Mensaje original|"
     r"Messaggio originale|Oorspronkelijk bericht|Mensagem original|Oryginalna wiadomo[śs][ćc]|"
     r"P[ůu]vodn[íi] zpr[áa]va)\s*-{2,}"
-    r"|(?:From|De|Von|Van|Da|Od):[^\n]{1,250}\n(?:Sent|Envoy[ée]|Gesendet|Verzonden|Inviato|Enviado|Wys[łl]ano|Odesl[áa]no)\s?:"
+    r"|(?:From|De|Von|Van|Da|Od):[^\n]{1,250}\n"
+    r"(?:Sent|Envoy[ée]|Gesendet|Verzonden|Inviato|Enviado|Wys[łl]ano|Odesl[áa]no)\s?:"
     r")[ \t]*$",
     re.MULTILINE)
 #: "On Mon, 2 Mar 2026, Jane <jane@x>" + newline + "wrote:": clients wrap long attribution lines.
-_WRAPPED_WROTE_RE = re.compile(r"^[ \t]*(?:On|Le|Am|El|Il|Op|Em) [^\n]{1,250}\n[^\n]{0,120}?"
-                               r"(?:wrote|a [ée]crit|schrieb|escribi[óo]|ha scritto|schreef|escreveu)[^\n]{0,120}:[ \t]*$",
-                               re.MULTILINE)
+_WRAPPED_WROTE_RE = re.compile(
+    r"^[ \t]*(?:On|Le|Am|El|Il|Op|Em) [^\n]{1,250}\n[^\n]{0,120}?"
+    r"(?:wrote|a [ée]crit|schrieb|escribi[óo]|ha scritto|schreef|escreveu)[^\n]{0,120}:[ \t]*$", re.MULTILINE)
 _QUOTED_LINE_RE = re.compile(r"^[ \t]*>[^\n]*(?:\n|$)", re.MULTILINE)
 
 

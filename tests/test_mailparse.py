@@ -26,7 +26,8 @@ def simple(body: str = "Please delete my account.", **headers: str) -> bytes:
 
 
 def nested(depth: int, text: str = "deep request text") -> bytes:
-    head = b'From: a@example.org\r\nSubject: deep\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b0"\r\n\r\n'
+    head = (b"From: a@example.org\r\nSubject: deep\r\nMIME-Version: 1.0\r\n"
+            b'Content-Type: multipart/mixed; boundary="b0"\r\n\r\n')
     opening = b"".join(b'--b%d\r\nContent-Type: multipart/mixed; boundary="b%d"\r\n\r\n' % (i - 1, i)
                        for i in range(1, depth + 1))
     leaf = b"--b%d\r\nContent-Type: text/plain\r\n\r\n%s\r\n--b%d--\r\n" % (depth, text.encode(), depth)

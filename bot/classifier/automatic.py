@@ -59,10 +59,13 @@ def auto_reply_evidence(headers: Headers, subject_hits: HitIndex, body_hits: Hit
     if not reply_subject:
         for hit, found in subject_hits.get("auto_reply_subject", ()):
             if not found.anchored or hit.start == 0:
-                evidence.decisive.append(cue("subject_auto_reply", phrase=shown(found.phrase, hit.text), language=found.language))
+                evidence.decisive.append(cue("subject_auto_reply", phrase=shown(found.phrase, hit.text),
+                                             language=found.language))
                 break
     if "X-Auto-Response-Suppress" in headers:
-        evidence.weak.append(cue("header", name="X-Auto-Response-Suppress", value=headers.first("X-Auto-Response-Suppress")))
+        # Exchange sets it on its out-of-office replies, but also on other generated mail: weak alone
+        evidence.weak.append(cue("header", name="X-Auto-Response-Suppress",
+                                 value=headers.first("X-Auto-Response-Suppress")))
     for hit, found in body_hits.get("auto_reply_body", ())[:1]:
         evidence.weak.append(cue("body_auto_reply", phrase=shown(found.phrase, hit.text), language=found.language))
     return evidence

@@ -38,7 +38,8 @@ def bounce_evidence(headers: Headers, sender: str, sender_name: str, text: str, 
     if not reply_subject:
         for hit, found in subject_hits.get("bounce_subject", ()):
             if not found.anchored or hit.start == 0:
-                evidence.weak.append(cue("subject_bounce", phrase=shown(found.phrase, hit.text), language=found.language))
+                evidence.weak.append(cue("subject_bounce", phrase=shown(found.phrase, hit.text),
+                                         language=found.language))
                 break
     for hit, found in body_hits.get("bounce_body", ())[:1]:
         evidence.weak.append(cue("body_bounce", phrase=shown(found.phrase, hit.text), language=found.language))

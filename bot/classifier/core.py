@@ -7,7 +7,7 @@ from typing import Callable, Iterable
 from bot.classifier.automatic import auto_reply_evidence, mailing_list_evidence
 from bot.classifier.bounces import bounce_evidence, has_null_return_path
 from bot.classifier.cues import cue
-from bot.classifier.headers import Headers, address_of, is_reply_subject
+from bot.classifier.headers import Headers, is_reply_subject
 from bot.classifier.language import SAMPLE_CHARS, detect, phrase_votes
 from bot.classifier.lexicon import index_hits, load
 from bot.classifier.loopguard import loop_evidence, own_list_ids

@@ -7,7 +7,7 @@ from typing import Mapping
 
 _REPLY_PREFIX_RE = re.compile(
     r"^\s*(?:\[[^\]]{0,40}\]\s*)?(?:re|aw|sv|vs|antw|antwort|r|rif|odp|ynt|ref|res|fw|fwd|tr|wg|enc|rv|doorst|"
-    r"απ|σχετ|πρθ|odg|fwd?)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
+    r"απ|σχετ|πρθ|odg)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
 
 
 class Headers:
