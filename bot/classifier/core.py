@@ -22,6 +22,8 @@ REQUEST_SCORE = 4.0
 CONTEXT_REQUEST_SCORE = 2.0
 #: A further right needs at least one strong cue's worth of weight outside hypothetical clauses.
 FURTHER_RIGHT_SCORE = 3.0
+#: A message of at most this many words (subject and body) with a request phrase is a command.
+COMMAND_WORDS = 5
 #: Distinct footer/notice phrases ("click here", "to unsubscribe") that make a text read as bulk mail.
 BULK_NOTICES = 2
 
@@ -93,7 +95,10 @@ def make_classifier(own_addresses: Iterable[str] = ()) -> Callable[[Message], Cl
             is_request = main in finding.lead_strong
         else:
             is_request = (main in finding.strong or top >= REQUEST_SCORE
-                          or (top >= CONTEXT_REQUEST_SCORE and finding.context and not finding.service))
+                          or (top >= CONTEXT_REQUEST_SCORE and finding.context and not finding.service)
+                          # "Unsubscribe", "Delete account": a message of a few words is a command
+                          or (top >= CONTEXT_REQUEST_SCORE and not finding.service
+                              and joined.count(" ") < COMMAND_WORDS + 2))
         if not is_request:
             reasons = cues[:MAX_CUES - 2] + [cue("too_weak"), language_cue]
             return Classification("other", [], language.language, max(0.5, 0.9 - 0.1 * top), reasons)

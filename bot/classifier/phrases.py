@@ -227,11 +227,14 @@ class PhraseSet(Generic[T]):
         best_end, best_gap, payloads = -1, False, ()
         space = text.find(" ", start)
         word = text[start:] if space < 0 else text[start:space]
-        candidates = list(self._by_word.get(word, ()))
+        candidates = self._by_word.get(word, [])
+        by_stem = self._by_stem
         for length in self._stem_lengths:
             if length > len(word):
                 break
-            candidates.extend(self._by_stem.get(word[:length], ()))
+            bucket = by_stem.get(word[:length])
+            if bucket:
+                candidates = candidates + bucket
         for pattern, has_gap, found in candidates:
             match = pattern.match(text, start)
             if match is None or match.end() < best_end:
