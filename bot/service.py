@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 #: Integration modules, set up in this order. Each has `setup(service: Service) -> None`.
 INTEGRATIONS: list[str] = [
+    "bot.classifier",  # the `classifier` component every channel's intake uses
     "bot.gathering",  # playbooks, register and data sources ([playbooks])
     "bot.drafting",  # the drafter the pipeline uses
     "bot.pipeline",
