@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 #: Integration modules, set up in this order. Each has `setup(service: Service) -> None`.
 INTEGRATIONS: list[str] = [
+    "bot.classifier",  # the `classifier` component every channel's intake uses
     "bot.intake_setup",  # first: every channel hands its messages to service.components["intake"]
     "integrations.smtp",  # early: service.components["mailer"] and the "mail.send" outbox handler
     "bot.gathering",  # playbooks, register and data sources ([playbooks])

@@ -186,6 +186,19 @@ def test_classifier_for_config_takes_the_privacy_and_smtp_addresses(tmp_path):
     assert configured(message(REQUEST_TEXT, sender="dpo@shop.example")).kind == "auto_reply"
 
 
+def test_the_service_offers_the_configured_classifier(tmp_path):
+    from bot.service import build_service
+
+    config = load_config(None, environ={}, overrides={"service": {"data_dir": str(tmp_path)}})
+    service = build_service(config)
+    try:
+        configured = service.component("classifier")
+        assert configured(message(REQUEST_TEXT)).kind == "request"
+        assert configured(message(REQUEST_TEXT, sender=config.service.privacy_address)).kind == "auto_reply"
+    finally:
+        service.close()
+
+
 # --- hostile and degenerate input --------------------------------------------------------------------------
 def test_empty_and_missing_everything():
     result = classify(message())

@@ -1,7 +1,8 @@
 """Offline, deterministic message classifier: request or not, which rights, which language, why.
 
 `classify(message)` is ready to use; `make_classifier(own_addresses)` adds the loop guard for
-our own addresses (`classifier_for(config)` takes them from the configuration).
+our own addresses (`classifier_for(config)` takes them from the configuration), and the service
+offers that one as its `classifier` component.
 """
 from __future__ import annotations
 
@@ -27,4 +28,9 @@ def classifier_for(config) -> Callable[[Message], Classification]:  # noqa: ANN0
     return make_classifier(own_addresses_of(config))
 
 
-__all__ = ["classify", "make_classifier", "classifier_for"]
+def setup(service) -> None:  # noqa: ANN001 - bot.service.Service
+    """Offer the configured classifier as the `classifier` component: the intake of every channel uses it."""
+    service.components.setdefault("classifier", classifier_for(service.config))
+
+
+__all__ = ["classify", "make_classifier", "classifier_for", "setup"]
