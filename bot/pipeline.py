@@ -71,6 +71,9 @@ def prepare(service: Service, case_id: str) -> dict[str, Any]:
         c.gathering = {"sources": status, "complete": True, "at": service.now().isoformat(),
                        "records": len(result.records)}
         c.draft = draft
+        for flag in c.flags:  # a new, complete draft answers these; the agent reviews it afresh
+            if flag.code in ("changes_requested", "sources_failed") and not flag.resolved:
+                flag.resolved = True
 
     cases.transition(case.id, "gathered", "system", mutate=keep_draft, detail={"draft_hash": draft["hash"]})
     log.info("case %s drafted (%d records)", case.ref, len(result.records))

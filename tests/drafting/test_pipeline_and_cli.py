@@ -97,3 +97,17 @@ def test_cli_regenerate_without_a_gatherer_says_so(config_file, tmp_path, monkey
     service.close()
     assert main(["-c", str(config_file), "draft", case.ref, "--out", str(tmp_path / "o"), "--regenerate"]) == 1
     assert "needs a gatherer" in capsys.readouterr().err
+
+
+def test_a_new_draft_answers_a_change_request(config_file, parts):
+    service = build_service(load_config(config_file, environ={}), now=Clock())
+    case = verified_case(service, "fr")
+    service.outbox.run_due()
+    case = service.cases.request_changes(case.id, "agent:ana", "add the loyalty points", service.cases.get(case.id)
+                                         .draft["hash"])
+    assert [f.code for f in case.open_flags] == ["changes_requested"]
+    service.cases.transition(case.id, "start_gathering", "agent:ana")
+    service.outbox.run_due()
+    redrafted = service.cases.get(case.id)
+    assert redrafted.state == "drafted" and redrafted.open_flags == []
+    service.close()
