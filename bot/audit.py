@@ -22,6 +22,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from bot.faults import checkpoint
+
 GENESIS = "0" * 64
 AUDIT_FILE = "audit.jsonl"
 HEAD_FILE = "audit.head"
@@ -93,6 +95,7 @@ class FileAuditLog(AuditLog):
                 fh.write(_canonical(event) + b"\n")
                 fh.flush()
                 os.fsync(fh.fileno())
+                checkpoint("store.audit_line")
                 self._write_head(event["seq"], event["hash"])
                 return event
             finally:

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable
 
 from bot import clock
 from bot.audit import AuditLog
+from bot.faults import checkpoint
 from bot.models import ANSWERED_STATES, Case, Flag, Person, State, new_case_ref
 from bot.outbox import Effect, enqueue
 from bot.store import Store
@@ -140,6 +141,7 @@ class CaseBook:
             self.store.put("refs", f"case:{case.ref}", {"case_id": case.id})
             pending = self._park_audit(change)
             self._queue_effects(change)
+        checkpoint("store.case_committed")
         self._write_audit(pending)
         log.info("case %s opened (channel=%s, rights=%s)", case.ref, channel, ",".join(rights))
         return case
@@ -209,6 +211,7 @@ class CaseBook:
             change = Change(case, action, before, after, actor, detail)
             pending = self._park_audit(change)
             self._queue_effects(change)
+        checkpoint("store.case_committed")
         self._write_audit(pending)
         log.info("case %s: %s (%s -> %s) by %s", case.ref, action, before, after, _actor_kind(actor))
         return case
@@ -297,6 +300,7 @@ class CaseBook:
         self.audit.append(actor=pending["actor"], action=pending["action"], at=datetime.fromisoformat(pending["at"]),
                           case_id=pending["case_id"], case_ref=pending["case_ref"], before=pending["before"],
                           after=pending["after"], detail={**pending["detail"], "event_id": pending["id"]})
+        checkpoint("store.audit_appended")
         self.store.delete("audit_pending", pending["id"])
 
     def flush_pending_audit(self) -> int:

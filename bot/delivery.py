@@ -23,6 +23,7 @@ from typing import Any, Iterable
 from bot.addresses import normalize_email
 from bot.cases import Change
 from bot.exports.aes_zip import encrypted_zip, new_password, plain_zip
+from bot.faults import checkpoint
 from bot.identity_review import vault_of
 from bot.models import Case, State
 from bot.otp import Check
@@ -118,6 +119,7 @@ class Deliveries:
         else:
             send_secret_mail(self.service, case, recipient, "delivery_link", context,
                              key=f"{case.id}:delivery:{delivery['id']}")
+        checkpoint("deliver.mailed")
 
         def delivered(c: Case) -> None:
             c.delivery = {"id": delivery["id"], "method": delivery["method"], "at": self.service.now().isoformat(),

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 from bot.cases import CaseBook, CaseNotFound
+from bot.faults import checkpoint
 from bot.models import CASE_REF_PATTERN, Case, Message, Person
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ class Intake:
         with self.store.transaction():
             self.store.insert_new("refs", f"dedupe:{key}", {"status": "received", "message_id": message.id})
             self.store.put("messages", message.id, message.to_doc())
+        checkpoint("intake.stored")
         result = self._route(message, key, ticket, classification, parties)
         self.store.put("refs", f"dedupe:{key}", {"status": "done", "message_id": message.id,
                                                   "case_id": result.case_id, "case_ref": result.case_ref,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Protocol
 
+from bot.faults import checkpoint
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -103,10 +104,12 @@ class Outbox:
     def _run_one(self, effect: dict[str, Any]) -> None:
         handler = self.handlers.get(effect["kind"])
         attempts = effect.get("attempts", 0) + 1
+        checkpoint("outbox.claimed")
         try:
             if handler is None:
                 raise PermanentFailure(f"no handler for {effect['kind']} (integration not configured?)")
             result = handler(effect)
+            checkpoint("outbox.handled")
         except RetryLater as exc:
             self._retry(effect, attempts, exc.reason, exc.after_seconds)
         except PermanentFailure as exc:

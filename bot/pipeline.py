@@ -13,6 +13,7 @@ import logging
 from typing import Any, Iterable, Protocol
 
 from bot.cases import Change
+from bot.faults import checkpoint
 from bot.models import Case, State
 from bot.outbox import Effect, PermanentFailure
 from bot.service import Service
@@ -54,7 +55,9 @@ def prepare(service: Service, case_id: str) -> dict[str, Any]:
     drafter = service.component("drafter")
     if gatherer is None or drafter is None:
         raise PermanentFailure("no gatherer or drafter configured")
+    checkpoint("gather.started")
     result = gatherer.gather(subject_query(case), case.rights)
+    checkpoint("gather.done")
     status = {name: dict(s) for name, s in result.sources.items()}
     if not result.complete:
         failed = sorted(name for name, s in status.items() if s.get("status") != "ok")
@@ -66,6 +69,7 @@ def prepare(service: Service, case_id: str) -> dict[str, Any]:
         cases.flag(case.id, "sources_failed", "no answer from: " + ", ".join(failed) + " (retry or refuse with reasons)")
         return {"complete": False, "failed": failed}
     draft = drafter.draft(case, result)
+    checkpoint("draft.written")
 
     def keep_draft(c: Case) -> None:
         c.gathering = {"sources": status, "complete": True, "at": service.now().isoformat(),

@@ -24,6 +24,7 @@ from slack_sdk.web import SlackResponse
 from bot import clock
 from bot.cases import Change
 from bot.config import ConfigError, SlackConfig
+from bot.faults import checkpoint
 from bot.i18n import available_languages
 from bot.models import Case, State
 from bot.outbox import Effect, PermanentFailure, RetryLater
@@ -111,6 +112,7 @@ class SlackApi:
         if thread_ts:
             kwargs.update(thread_ts=thread_ts, reply_broadcast=broadcast)
         response = self.call("chat_postMessage", **kwargs)
+        checkpoint("outbox.slack_posted")
         posted = {"channel": response["channel"], "ts": response["ts"]}
         self.store.put("kv", marker, {**seen, **posted})
         return posted

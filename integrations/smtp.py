@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bot.config import SmtpConfig
+from bot.faults import checkpoint
 from bot.mailing import MAIL_EFFECT
 from bot.outbox import PermanentFailure, RetryLater
 from bot.service import Service
@@ -114,6 +115,7 @@ class SmtpMailer(Mailer):
         try:
             with self._connect() as smtp:
                 smtp.send_message(msg, from_addr=self.config.from_address, to_addrs=[mail.to])
+                checkpoint("outbox.mail_sent")
         except Exception as exc:  # noqa: BLE001 - every failure is mapped to retry or give up
             raise smtp_outcome(exc) from exc
         return mail.message_id

@@ -26,6 +26,7 @@ from imapclient.exceptions import CapabilityError, LoginError
 
 from bot.attachments import Limits, content_key, store_attachments, store_original
 from bot.config import MailboxConfig
+from bot.faults import checkpoint
 from bot.intake import Intake
 from bot.mailparse import parse_email
 from bot.models import Message
@@ -252,7 +253,9 @@ class MailboxChannel:
                 continue  # expunged meanwhile by someone else
             for hook in self.after_fetch:
                 hook(uid)
+            checkpoint("intake.fetched")
             outcome = self._deliver(state, uid, data, sizes[uid])
+            checkpoint("intake.received")
             if outcome == "quarantined":
                 quarantined.append(uid)
                 result.quarantined += 1
@@ -264,6 +267,7 @@ class MailboxChannel:
         self._ack(client, done)
         if quarantined:
             client.add_flags(quarantined, [FLAGGED])  # visible to whoever reads the mailbox, still unread
+        checkpoint("intake.acked")
         state.last_uid = max(state.last_uid, *batch)
         for uid in done:
             state.failing.pop(str(uid), None)
