@@ -7,6 +7,11 @@ chain is an HMAC, so someone who can edit the file cannot recompute it either.
 
 Events carry ids and states only (no names, no addresses): the trail outlives the data it
 describes, and erasure must not have to rewrite it.
+
+A crash in the middle of an append (after the line, before the head; or in the middle of the line)
+is repaired by the next writer and by `recover()` at start, under the file lock: a complete line that follows the head in the
+chain is adopted, an unfinished one is cut off (no append that returned is ever lost). Anything
+else past the head is left alone for `verify` to report.
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ import json
 import os
 import threading
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -61,6 +67,9 @@ class AuditLog(ABC):
     @abstractmethod
     def verify(self) -> VerifyResult: ...
 
+    def recover(self) -> None:
+        """On start, before reading: mend what a crash in the middle of an append left behind."""
+
 
 class FileAuditLog(AuditLog):
     """Hash-chained JSON lines in the data directory, safe across threads and processes."""
@@ -72,34 +81,74 @@ class FileAuditLog(AuditLog):
         self.key = key
         self._lock = threading.Lock()
 
+    def recover(self) -> None:
+        if self.path.exists():
+            with self._locked() as fh:
+                self._repair(fh)
+
     def _read_head(self) -> tuple[int, str]:
+        seq, digest, _ = self._read_head_size()
+        return seq, digest
+
+    def _read_head_size(self) -> tuple[int, str, int | None]:
+        """(seq, hash, size of the trail at that head); size is None in heads written before it was kept."""
         try:
             head = json.loads(self.head_path.read_text())
-            return int(head["seq"]), str(head["hash"])
+            return int(head["seq"]), str(head["hash"]), head.get("size")
         except FileNotFoundError:
-            return 0, GENESIS
+            return 0, GENESIS, 0
 
-    def _write_head(self, seq: int, digest: str) -> None:
+    def _write_head(self, seq: int, digest: str, size: int) -> None:
         tmp = self.head_path.with_name(f"{HEAD_FILE}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps({"seq": seq, "hash": digest}))
+        tmp.write_text(json.dumps({"seq": seq, "hash": digest, "size": size}))
         os.replace(tmp, self.head_path)
 
-    def append(self, *, actor: str, action: str, at: datetime, case_id: str = "", case_ref: str = "",
-               before: str = "", after: str = "", detail: dict[str, Any] | None = None) -> dict[str, Any]:
+    @contextmanager
+    def _locked(self) -> Iterator[Any]:
         with self._lock, open(self.path, "a+b") as fh:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
             try:
-                seq, prev = self._read_head()
-                event = new_event(seq + 1, prev, self.key, actor=actor, action=action, at=at, case_id=case_id,
-                                  case_ref=case_ref, before=before, after=after, detail=detail)
-                fh.write(_canonical(event) + b"\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-                checkpoint("store.audit_line")
-                self._write_head(event["seq"], event["hash"])
-                return event
+                yield fh
             finally:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+    def _repair(self, fh: Any) -> tuple[int, str]:
+        """The head, after repairing what a crash in the middle of an append left (see the module doc)."""
+        seq, digest, size = self._read_head_size()
+        end = os.fstat(fh.fileno()).st_size
+        if size == end:
+            return seq, digest
+        tail = _tail(fh, end)
+        if not tail.endswith(b"\n"):  # an unfinished line: that append never returned
+            keep = end - len(tail) + (tail.rfind(b"\n") + 1)
+            os.ftruncate(fh.fileno(), keep)
+            os.fsync(fh.fileno())
+            end = keep
+            tail = _tail(fh, end)
+        last = tail.rstrip(b"\n").rpartition(b"\n")[2]
+        try:
+            event = json.loads(last) if last else None
+        except ValueError:
+            event = None
+        if event and event.get("seq") == seq + 1 and event.get("prev") == digest and _sealed(event, self.key):
+            seq, digest = event["seq"], event["hash"]  # written, but its head was not
+        elif not (event and event.get("seq") == seq and event.get("hash") == digest) and end:
+            return seq, digest  # not a crash we know how to mend: leave it for verify to report
+        self._write_head(seq, digest, end)
+        return seq, digest
+
+    def append(self, *, actor: str, action: str, at: datetime, case_id: str = "", case_ref: str = "",
+               before: str = "", after: str = "", detail: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self._locked() as fh:
+            seq, prev = self._repair(fh)
+            event = new_event(seq + 1, prev, self.key, actor=actor, action=action, at=at, case_id=case_id,
+                              case_ref=case_ref, before=before, after=after, detail=detail)
+            fh.write(_canonical(event) + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+            checkpoint("store.audit_line")
+            self._write_head(event["seq"], event["hash"], fh.tell())
+            return event
 
     def events(self, case_id: str | None = None) -> Iterator[dict[str, Any]]:
         if not self.path.exists():
@@ -145,6 +194,22 @@ def verify_chain(lines: Iterable[str], head: tuple[int, str], key: bytes | None)
                             f"the trail ends at line {lineno} but its head says {head_seq} "
                             "(lines were removed from the end)")
     return VerifyResult(True, lineno)
+
+
+def _tail(fh: Any, end: int, size: int = 65536) -> bytes:
+    """The last bytes of the file, from the start of a line (audit lines are far shorter than `size`)."""
+    start = max(0, end - size)
+    fh.seek(start)
+    data = fh.read(end - start)
+    if start:
+        data = data[data.find(b"\n") + 1:]
+    return data
+
+
+def _sealed(event: dict[str, Any], key: bytes | None) -> bool:
+    claimed = event.get("hash", "")
+    body = {k: v for k, v in event.items() if k != "hash"}
+    return hmac.compare_digest(chain_hash(body, key), str(claimed))
 
 
 def new_event(seq: int, prev: str, key: bytes | None, *, actor: str, action: str, at: datetime, case_id: str,

@@ -130,6 +130,7 @@ def build_service(config: Config, now: Callable[[], datetime] = utcnow,
                        f"{effect['kind']} failed after {effect['attempts']} attempts: {effect['last_error'][:200]}")
 
     outbox.on_failure = flag_failed_effect
+    audit.recover()
     cases.flush_pending_audit()
     service.add_job("outbox", lambda: outbox.run_due(), seconds=2)
     for name in INTEGRATIONS if integrations is None else integrations:
