@@ -92,6 +92,33 @@ class Outbox:
     def pending(self) -> list[dict[str, Any]]:
         return self.store.find(COLLECTION, {"status": "pending"})
 
+    def release_dead_leases(self) -> int:
+        """On start: effects leased by a process of this host that is gone (killed, crashed) become
+        claimable now rather than when their lease runs out, so a restart resumes the work at once.
+
+        Only this host's workers are judged (their processes can be seen); a worker id naming this
+        very process is a previous life of it (a container restarted with the same pid)."""
+        host, _, _ = self.worker.rpartition(":")
+        now = self.clock().isoformat()
+        released = 0
+        for doc in self.pending():
+            owner = doc.get("lease_worker") or ""
+            if not doc.get("lease_until") or doc["lease_until"] < now or owner.rpartition(":")[0] != host:
+                continue
+            if owner != self.worker and _process_alive(owner.rpartition(":")[2]):
+                continue
+
+            def release(current: dict[str, Any] | None, owner: str = owner) -> dict[str, Any] | None:
+                if current is None or current.get("lease_worker") != owner or current.get("status") != "pending":
+                    return current
+                return {**current, "lease_until": None}
+
+            self.store.update(COLLECTION, doc["key"], release)
+            released += 1
+        if released:
+            log.warning("outbox: %d effect(s) leased by a process that is gone are claimable again", released)
+        return released
+
     def run_due(self, limit: int = 50) -> int:
         """Run what is due now; returns how many effects were attempted."""
         now = self.clock()
@@ -149,3 +176,15 @@ class Outbox:
             return change(doc) if doc is not None else None
 
         return self.store.update(COLLECTION, key, apply)
+
+
+def _process_alive(pid: str) -> bool:
+    if not pid.isdigit():
+        return True  # not a worker id we made: leave it to its lease
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -132,6 +132,7 @@ def build_service(config: Config, now: Callable[[], datetime] = utcnow,
     outbox.on_failure = flag_failed_effect
     audit.recover()
     cases.flush_pending_audit()
+    outbox.release_dead_leases()
     service.add_job("outbox", lambda: outbox.run_due(), seconds=2)
     for name in INTEGRATIONS if integrations is None else integrations:
         importlib.import_module(name).setup(service)

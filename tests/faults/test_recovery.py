@@ -1,17 +1,23 @@
 """Recovery from a kill at the worst moment, one mechanism at a time (the campaign mixes them all).
 
 - the audit file: killed after an event line, before its head (the next append used to reuse the
-  sequence number and break the chain), and a line cut in the middle.
+  sequence number and break the chain), and a line cut in the middle;
+- the outbox: an effect leased by a killed process is run at once by the next one (it used to wait
+  for the lease, two minutes), while a live worker's lease, or another host's, is respected.
 """
 from __future__ import annotations
 
 import json
+import os
 import signal
+import socket
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from bot.audit import AUDIT_FILE, HEAD_FILE, FileAuditLog
+from bot.outbox import Effect, Outbox
+from bot.store import open_store
 from tests.shared import REPO
 
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
@@ -23,6 +29,16 @@ from bot.audit import FileAuditLog
 log = FileAuditLog(sys.argv[1])
 for i in range(10):
     log.append(actor="system", action="flag", at=datetime(2026, 3, 2, tzinfo=timezone.utc), case_id=f"c{i}")
+"""
+
+CLAIMER = """
+import sys
+from datetime import datetime, timezone
+from bot.outbox import Outbox
+from bot.store import open_store
+outbox = Outbox(open_store("", sys.argv[1]), lambda: datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc))
+outbox.register("test.effect", lambda effect: {"ran": True})
+outbox.run_due()
 """
 
 
@@ -67,3 +83,55 @@ def test_a_tampered_tail_is_not_mended_but_reported(tmp_path):
     (tmp_path / AUDIT_FILE).write_text("".join(lines) + json.dumps(forged) + "\n")
     FileAuditLog(tmp_path).recover()
     assert not FileAuditLog(tmp_path).verify().ok
+
+
+def test_an_effect_leased_by_a_killed_process_runs_at_once_after_a_restart(tmp_path):
+    store = open_store("", tmp_path)
+    Outbox(store, lambda: AT).enqueue(Effect("test.effect", key="e1"))
+    store.close()
+    killed_at("outbox.claimed:1", CLAIMER, str(tmp_path))
+    store = open_store("", tmp_path)
+    leased = store.get("outbox", "e1")
+    assert leased["status"] == "pending" and leased["lease_until"] > AT.isoformat()
+    outbox = Outbox(store, lambda: AT)
+    outbox.register("test.effect", lambda effect: {"ran": True})
+    assert outbox.run_due() == 0  # without the release: leased for two more minutes
+    assert outbox.release_dead_leases() == 1
+    assert outbox.run_due() == 1
+    assert store.get("outbox", "e1")["status"] == "done"
+
+
+def test_live_workers_and_other_hosts_keep_their_leases(tmp_path):
+    store = open_store("", tmp_path)
+    outbox = Outbox(store, lambda: AT)
+    until = (AT + timedelta(minutes=2)).isoformat()
+    host = socket.gethostname()
+    for key, worker in {"live": f"{host}:{os.getppid()}", "elsewhere": "another-host:1",
+                        "previous-life": f"{host}:{os.getpid()}"}.items():
+        outbox.enqueue(Effect("test.effect", key=key))
+        store.update("outbox", key, lambda d, w=worker: {**d, "lease_until": until, "lease_worker": w})
+    assert outbox.release_dead_leases() == 1  # only this very pid's earlier life
+    assert store.get("outbox", "previous-life")["lease_until"] is None
+    assert store.get("outbox", "live")["lease_until"] == until
+    assert store.get("outbox", "elsewhere")["lease_until"] == until
+
+
+def test_the_service_repairs_and_releases_when_it_starts(tmp_path):
+    """build_service mends the audit file and releases dead leases before anything else runs."""
+    from bot.config import load_config
+    from bot.service import build_service
+
+    data = tmp_path / "data"
+    killed_at("store.audit_line:2", APPENDER, str(data))
+    store = open_store("", data)
+    Outbox(store, lambda: AT).enqueue(Effect("test.effect", key="e1"))
+    gone = f"{socket.gethostname()}:999999999"  # beyond any pid: a process that is not there
+    store.update("outbox", "e1", lambda d: {**d, "lease_until": "2999-01-01", "lease_worker": gone})
+    store.close()
+    service = build_service(load_config(None, environ={}, overrides={"service": {"data_dir": str(data)}}),
+                            now=lambda: AT, integrations=[])
+    try:
+        assert service.audit.verify().ok
+        assert service.store.get("outbox", "e1")["lease_until"] is None
+    finally:
+        service.close()
