@@ -17,6 +17,7 @@ from typing import Any, Callable
 from bot.audit import AuditLog, FileAuditLog
 from bot.cases import CaseBook
 from bot.config import Config, jurisdiction_of
+from bot.keyfiles import key_file
 from bot.models import utcnow
 from bot.outbox import Outbox
 from bot.store import Store, open_store
@@ -96,12 +97,7 @@ def secret_key(config: Config) -> str:
     """The configured secret, or one generated once into the data dir (mode 600)."""
     if config.service.secret_key:
         return config.service.secret_key
-    path = config.data_path / "secret.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    return key_file(config.data_path / "secret.key", lambda: secrets.token_hex(32).encode()).decode()
 
 
 def open_audit(config: Config, store: Store) -> AuditLog:

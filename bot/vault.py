@@ -14,6 +14,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from bot.keyfiles import key_file
+
 KEY_FILE = "vault.key"
 
 
@@ -39,12 +41,7 @@ class Vault:
 
     @staticmethod
     def _key_from_dir(data_dir: Path) -> bytes:
-        path = data_dir / KEY_FILE
-        if not path.exists():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(Fernet.generate_key())
-        return path.read_bytes().strip()
+        return key_file(data_dir / KEY_FILE, Fernet.generate_key)
 
     def _path(self, relative: str) -> Path:
         path = (self.root / relative).resolve()

@@ -135,3 +135,23 @@ def test_the_service_repairs_and_releases_when_it_starts(tmp_path):
         assert service.store.get("outbox", "e1")["lease_until"] is None
     finally:
         service.close()
+
+
+def test_a_key_file_left_empty_by_a_kill_is_regenerated_and_both_keys_work(tmp_path):
+    """A kill between creating vault.key (or secret.key) and writing it left an empty file, and the
+    service could never start again (Fernet refuses an empty key)."""
+    from bot.config import load_config
+    from bot.service import secret_key
+    from bot.vault import KEY_FILE, Vault
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / KEY_FILE).write_bytes(b"")
+    (data / "secret.key").write_text("")
+    vault = Vault(data)
+    vault.write("x/y.bin", b"kept")
+    assert Vault(data).read("x/y.bin") == b"kept"  # the same key next time
+    config = load_config(None, environ={}, overrides={"service": {"data_dir": str(data)}})
+    assert len(secret_key(config)) == 64 and secret_key(config) == secret_key(config)
+    assert (data / KEY_FILE).stat().st_mode & 0o777 == 0o600
+    assert not list(data.glob(".*.tmp"))
