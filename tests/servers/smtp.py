@@ -2,16 +2,22 @@
 
 Fixture `smtp_sink`: `.port`, `.messages` (parsed `email.message.EmailMessage`, in arrival order),
 `.envelopes` (mail-from, rcpt-tos, raw bytes) and `.wait_for(count, timeout)`, a bounded wait.
-Set `.refuse_rcpt` to a set of addresses to answer 550 for them, or `.temp_fail` to answer 451.
+Set `.refuse_rcpt` to a set of addresses to answer 550 for them, `.temp_fail` to answer 451, or
+`.busy` to answer 421 to MAIL FROM (a server shedding load). `.spool`, when set, is a directory where
+each accepted message is also written as `<arrival number>.eml` before the 250 (for other processes).
+`running_sink()` starts one outside pytest (benches, campaign drivers).
 """
 from __future__ import annotations
 
 import email
 import email.policy
+import os
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -32,10 +38,19 @@ class SmtpSink:
     envelopes: list[Envelope] = field(default_factory=list)
     refuse_rcpt: set[str] = field(default_factory=set)
     temp_fail: bool = False
+    busy: bool = False
+    spool: Path | None = None
     port: int = 0
     _arrived: threading.Condition = field(default_factory=threading.Condition)
 
     # aiosmtpd handler hooks
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802
+        if self.busy:
+            return "421 4.3.2 service not available, closing transmission channel"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         if self.temp_fail:
             return "451 4.3.0 try again later"
@@ -47,6 +62,11 @@ class SmtpSink:
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         with self._arrived:
             self.envelopes.append(Envelope(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content)))
+            if self.spool is not None:
+                path = self.spool / f"{len(self.envelopes):06d}.eml"
+                tmp = path.with_suffix(".tmp")
+                tmp.write_bytes(bytes(envelope.content))
+                os.replace(tmp, path)
             self._arrived.notify_all()
         return "250 Message accepted"
 
@@ -66,9 +86,9 @@ class SmtpSink:
         return self.messages
 
 
-@pytest.fixture
-def smtp_sink() -> Iterator[SmtpSink]:
-    sink = SmtpSink()
+@contextmanager
+def running_sink(spool: Path | None = None) -> Iterator[SmtpSink]:
+    sink = SmtpSink(spool=spool)
     sink.port = free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
     controller.start()
@@ -76,3 +96,9 @@ def smtp_sink() -> Iterator[SmtpSink]:
         yield sink
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    with running_sink() as sink:
+        yield sink
