@@ -1,0 +1,202 @@
+"""A reusable local fake of an HTTP API: routes on method + path, enforces auth, records requests.
+
+Each system's fake (tests/fakes/<system>.py) registers its documented endpoints and shapes. Tests
+can make the next N matching requests answer 429 with Retry-After or a 5xx (`fail`), lose the
+answer of a request that WAS carried out (`lose_response`, the "did it happen?" case), or drop
+connections while the system is "down" (`down` / `up`). A request no route expects is answered
+501 and remembered: `assert_clean()` (the fixtures call it) then fails the test.
+"""
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+from urllib.parse import parse_qs, unquote, urlsplit
+
+
+@dataclass
+class Seen:
+    """One request as the fake received it."""
+
+    method: str
+    path: str  # percent-decoded
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+    def arg(self, name: str, default: str = "") -> str:
+        values = self.query.get(name)
+        return values[0] if values else default
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+    def multipart(self) -> tuple[dict[str, list[str]], list[tuple[str, str, str, bytes]]]:
+        """multipart/form-data: (fields, [(field name, file name, content type, data)])."""
+        head = f"Content-Type: {self.headers.get('content-type', '')}\r\n\r\n".encode()
+        message = BytesParser(policy=HTTP).parsebytes(head + self.body)
+        fields: dict[str, list[str]] = {}
+        files: list[tuple[str, str, str, bytes]] = []
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            filename = part.get_filename()
+            data = part.get_payload(decode=True) or b""
+            if filename:
+                files.append((name, filename, part.get_content_type(), data))
+            else:
+                fields.setdefault(name, []).append(data.decode("utf-8"))
+        return fields, files
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Fault:
+    method: str | None
+    path: re.Pattern[str] | None
+    remaining: int
+    kind: str  # "reply" | "lose" (run the handler, then hang up)
+    reply: Reply | None = None
+    when: Callable[[Seen], bool] | None = None
+
+    def matches(self, seen: Seen) -> bool:
+        return self.remaining > 0 and self.method in (None, seen.method) and \
+            (self.path is None or bool(self.path.search(seen.path))) and (self.when is None or self.when(seen))
+
+
+class FakeApi:
+    """Threaded HTTP server on 127.0.0.1, port 0. Use as a context manager or start()/stop()."""
+
+    def __init__(self, system: str, authorized: Callable[[Seen], bool], unauthorized: Reply | None = None) -> None:
+        self.system = system
+        self.authorized = authorized
+        self.unauthorized = unauthorized or Reply(401, {"error": "unauthorized"})
+        self.requests: list[Seen] = []
+        self.unexpected: list[str] = []
+        self._routes: list[tuple[str, re.Pattern[str], Callable[..., Any]]] = []
+        self._faults: list[_Fault] = []
+        self._down = False
+        self._lock = threading.RLock()  # handlers run one at a time: fakes keep plain dicts
+        self._server: ThreadingHTTPServer | None = None
+
+    # --- set-up --------------------------------------------------------------------------------
+    def route(self, method: str, template: str, handler: Callable[..., Any]) -> None:
+        """`template` is a path with `{name}` segments; the handler gets (seen, **segments)."""
+        pattern = re.sub(r"\\{(\w+)\\}", r"(?P<\1>[^/]+)", re.escape(template))
+        self._routes.append((method.upper(), re.compile(f"^{pattern}$"), handler))
+
+    def fail(self, times: int, status: int = 429, headers: dict[str, str] | None = None,
+             path: str | None = None, method: str | None = None, body: Any = None) -> None:
+        """The next `times` matching requests (path: a regex) answer `status` instead."""
+        self._faults.append(_Fault(method, re.compile(path) if path else None, times, "reply",
+                                   Reply(status, body if body is not None else {"error": "injected"}, dict(headers or {}))))
+
+    def lose_response(self, times: int = 1, path: str | None = None, method: str | None = None,
+                      when: Callable[[Seen], bool] | None = None) -> None:
+        """The next `times` matching requests are carried out, but the connection drops before the answer."""
+        self._faults.append(_Fault(method, re.compile(path) if path else None, times, "lose", when=when))
+
+    def down(self) -> None:
+        """Every request is dropped (connection closed, no answer) until `up()`."""
+        self._down = True
+
+    def up(self) -> None:
+        self._down = False
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start the fake first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "FakeApi":
+        fake = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _any(self) -> None:
+                fake._serve(self)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _any
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def __enter__(self) -> "FakeApi":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def assert_clean(self) -> None:
+        assert not self.unexpected, f"{self.system} fake got unexpected requests: {self.unexpected}"
+
+    def calls(self, method: str, path_regex: str) -> list[Seen]:
+        return [r for r in list(self.requests) if r.method == method and re.fullmatch(path_regex, r.path)]
+
+    # --- serving -------------------------------------------------------------------------------
+    def _serve(self, http: BaseHTTPRequestHandler) -> None:
+        parts = urlsplit(http.path)
+        length = int(http.headers.get("Content-Length") or 0)
+        seen = Seen(http.command, unquote(parts.path), parse_qs(parts.query, keep_blank_values=True),
+                    {k.lower(): v for k, v in http.headers.items()}, http.rfile.read(length) if length else b"")
+        with self._lock:
+            self.requests.append(seen)
+            if self._down:
+                return self._hang_up(http)
+            fault = next((f for f in self._faults if f.matches(seen)), None)
+            if fault is not None:
+                fault.remaining -= 1
+                if fault.kind == "reply":
+                    return self._send(http, fault.reply)
+            reply = self._dispatch(seen)
+            if fault is not None and fault.kind == "lose":
+                return self._hang_up(http)
+        self._send(http, reply)
+
+    def _dispatch(self, seen: Seen) -> Reply:
+        if not self.authorized(seen):
+            return self.unauthorized
+        for method, pattern, handler in self._routes:
+            match = pattern.match(seen.path)
+            if method == seen.method and match:
+                result = handler(seen, **match.groupdict())
+                return result if isinstance(result, Reply) else Reply(200, result)
+        self.unexpected.append(f"{seen.method} {seen.path}")
+        return Reply(501, {"error": f"the {self.system} fake does not expect {seen.method} {seen.path}"})
+
+    @staticmethod
+    def _hang_up(http: BaseHTTPRequestHandler) -> None:
+        http.close_connection = True
+
+    @staticmethod
+    def _send(http: BaseHTTPRequestHandler, reply: Reply) -> None:
+        data = b"" if reply.body is None or reply.status == 204 else json.dumps(reply.body).encode("utf-8")
+        http.send_response(reply.status)
+        for name, value in {"Content-Type": "application/json; charset=utf-8", **reply.headers}.items():
+            http.send_header(name, value)
+        http.send_header("Content-Length", str(len(data)))
+        http.end_headers()
+        if data:
+            http.wfile.write(data)
