@@ -107,6 +107,8 @@ class HelpdeskConfig:
     kind: str = "builtin"  # builtin | zendesk | freshdesk
     webhook_max_bytes: int = 1_048_576  # larger webhook bodies are refused (413) before anything else
     inbox_batch: int = 50  # webhook deliveries turned into cases per store transaction
+    drain_quiet_ms: int = 250  # the drain waits while webhooks arrived this recently (acks come first) ...
+    drain_max_delay_seconds: int = 30  # ... but never longer than this behind the oldest delivery
 
 
 def _freshdesk_field_names() -> dict[str, str]:

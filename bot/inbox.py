@@ -65,6 +65,7 @@ class Inbox:
         self._lock_fh = open(self.dir / "inbox.lock", "a+")
         self._drain_fh = open(self.dir / "drain.lock", "a+")
         self._seen: dict[str, float] = {}  # key -> when (epoch seconds)
+        self.last_append: datetime | None = None  # by this process: its drain yields while the door is busy
         self._indexed: dict[str, int] = {}  # segment -> bytes already read into _seen
 
     # --- appending --------------------------------------------------------------------------------
@@ -112,6 +113,7 @@ class Inbox:
                 self._indexed[name] = size + len(line)
             for key in keys:
                 self._seen[key] = stamp
+            self.last_append = now
             return "accepted"
 
     def _catch_up(self, stamp: float) -> None:

@@ -8,9 +8,11 @@ an earlier attempt may have done (part of) the work and its answer was lost (cra
 an effect that crashes the process still counts its attempts.
 
 Errors: RetryLater (429, 5xx, unreachable) backs off exponentially or as long as the far side
-asked (Retry-After); after `max_attempts` the case is flagged for an agent, and the effect keeps
-trying at the capped interval (a helpdesk down for a day must not lose a ticket); when it finally
-succeeds the flag is resolved (`on_recovered`). PermanentFailure marks it failed and flags the case.
+asked (Retry-After). After `max_attempts` the effect is marked failed and the case flagged for an
+agent, unless its kind was registered with `keep_trying=True` (helpdesk tickets: a helpdesk down
+for a day must not lose one): then the case is flagged once and the effect keeps trying at the
+capped interval; when it finally succeeds the flag is resolved (`on_recovered`).
+PermanentFailure marks it failed and flags the case.
 Handlers must be idempotent on the effect's key (Zendesk `external_id`, a stored ticket id, ...).
 """
 from __future__ import annotations
@@ -97,10 +99,16 @@ class Outbox:
         self.on_failure = on_failure  # the effect failed for good, or keeps failing: tell an agent
         self.on_recovered = on_recovered  # a flagged effect finally went through
         self.handlers: dict[str, Handler] = {}
+        self.keep_trying: set[str] = set()
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
 
-    def register(self, kind: str, handler: Handler) -> None:
+    def register(self, kind: str, handler: Handler, *, keep_trying: bool = False) -> None:
+        """`keep_trying`: after `max_attempts`, flag the case but do not give up (see the module doc)."""
         self.handlers[kind] = handler
+        if keep_trying:
+            self.keep_trying.add(kind)
+        else:
+            self.keep_trying.discard(kind)
 
     def enqueue(self, effect: Effect) -> bool:
         return enqueue(self.store, effect, self.clock())
@@ -113,16 +121,20 @@ class Outbox:
         now = self.clock()
         claimed = self.store.claim_due(COLLECTION, now.isoformat(), self.worker,
                                        (now + timedelta(seconds=self.lease_seconds)).isoformat(), limit)
+        # the attempts are counted before running (one write for the batch): a crash inside a
+        # handler still counts, and the next attempt knows an earlier one may have done the work
+        with self.store.transaction():
+            for effect in claimed:
+                effect["attempts"] = effect.get("attempts", 0) + 1
+                self._finish(effect["key"], lambda d, n=effect["attempts"]: {**d, "attempts": n,
+                                                                              "started_at": now.isoformat()})
         for effect in claimed:
             self._run_one(effect)
         return len(claimed)
 
     def _run_one(self, effect: dict[str, Any]) -> None:
         handler = self.handlers.get(effect["kind"])
-        attempts = effect.get("attempts", 0) + 1
-        # counted before running: a crash inside the handler still counts, and the next attempt knows
-        self._finish(effect["key"], lambda d: {**d, "attempts": attempts, "started_at": self.clock().isoformat()})
-        effect = {**effect, "attempts": attempts}
+        attempts = effect["attempts"]
         try:
             if handler is None:
                 raise PermanentFailure(f"no handler for {effect['kind']} (integration not configured?)")
@@ -142,6 +154,9 @@ class Outbox:
                 self._notify(self.on_recovered, done)
 
     def _retry(self, effect: dict[str, Any], attempts: int, reason: str, after: float | None) -> None:
+        if attempts >= self.max_attempts and effect["kind"] not in self.keep_trying:
+            self._fail(effect, attempts, reason)
+            return
         wait = min(BACKOFF_CAP, max(1.0, after)) if after is not None else backoff_seconds(attempts)
         due = (self.clock() + timedelta(seconds=wait)).isoformat()
         flag_now = attempts >= self.max_attempts and not effect.get("flagged") and attempts == effect["attempts"]

@@ -65,6 +65,7 @@ class Service:
     jobs: list[Job] = field(default_factory=list)
     components: dict[str, Any] = field(default_factory=dict)  # named parts: "mailer", "helpdesk", ...
     startup_checks: list[Callable[[], str | None]] = field(default_factory=list)
+    closers: list[Callable[[], None]] = field(default_factory=list)  # run by close(), before the store closes
 
     @property
     def data_dir(self) -> Path:
@@ -90,6 +91,11 @@ class Service:
         return problems
 
     def close(self) -> None:
+        for closer in reversed(self.closers):
+            try:
+                closer()
+            except Exception:  # noqa: BLE001 - closing the store matters more
+                log.exception("closing %s failed", getattr(closer, "__qualname__", closer))
         self.store.close()
 
 

@@ -111,7 +111,7 @@ class HelpdeskSync:
     def register(self) -> None:
         for kind, handler in ((OPEN_TICKET, self.open_ticket), (UPDATE_FIELDS, self.update_fields),
                               (NOTE, self.note), (REPLY, self.reply)):
-            self.service.outbox.register(kind, self._guarded(handler))
+            self.service.outbox.register(kind, self._guarded(handler), keep_trying=True)
 
     @staticmethod
     def _guarded(handler):

@@ -10,11 +10,15 @@ store transaction, it parses each entry and re-fetches its ticket from the API; 
 batch in one store transaction (the embedded store rewrites its file per transaction, so batching
 is what makes it keep up), falling back to one entry at a time if the batch fails. A helpdesk that
 is down or rate limiting pauses the drain (Retry-After honoured); nothing is lost meanwhile.
+The door comes first: while webhooks keep arriving in this process (one in the last `quiet`), the
+drain waits, so that its store writes (which hold Python's GIL while the file is serialised) do not
+slow the acknowledgements down; it never waits longer than `max_delay` behind the oldest entry.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,13 +26,14 @@ from flask import Blueprint, jsonify, request
 
 from bot.inbox import Inbox, InboxEntry
 from bot.service import Service
-from integrations.base import AuthFailed, Helpdesk, HelpdeskEvent, IntegrationError, NotReady, WebhookRejected
+from integrations.base import AuthFailed, Helpdesk, NotReady, WebhookRejected
 from integrations.helpdesk_events import EventApplier, PreparedEvent
 from integrations.zendesk import INVOCATION
 
 log = logging.getLogger(__name__)
 
-KEPT_HEADERS = (INVOCATION,)  # what the drain may need later; never the signature or the secret
+KEPT_HEADERS = (INVOCATION,)
+FETCH_CONCURRENCY = 4  # tickets re-fetched in parallel by the drain (helpdesk rate limits still apply)  # what the drain may need later; never the signature or the secret
 
 
 def make_blueprint(helpdesk: Helpdesk, inbox: Inbox, max_bytes: int) -> Blueprint:
@@ -65,11 +70,14 @@ def make_blueprint(helpdesk: Helpdesk, inbox: Inbox, max_bytes: int) -> Blueprin
 class WebhookDrain:
     """Turns inbox entries into case changes. Call `run()` from the scheduler (or a test)."""
 
-    def __init__(self, service: Service, helpdesk: Helpdesk, inbox: Inbox, batch: int = 50) -> None:
+    def __init__(self, service: Service, helpdesk: Helpdesk, inbox: Inbox, batch: int = 50,
+                 quiet: timedelta = timedelta(milliseconds=250), max_delay: timedelta = timedelta(seconds=30)) -> None:
         self.service = service
         self.helpdesk = helpdesk
         self.inbox = inbox
         self.batch = max(1, batch)
+        self.quiet = quiet
+        self.max_delay = max_delay
         self.paused_until: datetime | None = None
         self._warned_no_intake = False
 
@@ -91,7 +99,7 @@ class WebhookDrain:
             applier = EventApplier(self.service, intake)
             while handled < limit:
                 entries = self.inbox.pending(min(self.batch, limit - handled))
-                if not entries:
+                if not entries or self._door_busy(entries[0]):
                     break
                 prepared, stopped = self._prepare(entries)
                 if prepared:
@@ -102,21 +110,41 @@ class WebhookDrain:
                     break
         return handled
 
+    def _door_busy(self, oldest: InboxEntry) -> bool:
+        now = self.service.now()
+        last = self.inbox.last_append
+        if last is None or now - last >= self.quiet:
+            return False
+        try:
+            return now - datetime.fromisoformat(oldest.at) < self.max_delay
+        except ValueError:
+            return False
+
     # --- phase 1: parse and fetch, no store lock held ------------------------------------------------
     def _prepare(self, entries: list[InboxEntry]) -> tuple[list[tuple[InboxEntry, PreparedEvent | None]], bool]:
+        """Fetch the batch's tickets a few at a time (an API call takes 100+ ms); stop at the first
+        "not now" so that nothing after it is acknowledged before it."""
+        with ThreadPoolExecutor(max_workers=FETCH_CONCURRENCY) as pool:
+            outcomes = list(pool.map(self._try_fetch, entries))
         prepared: list[tuple[InboxEntry, PreparedEvent | None]] = []
-        for entry in entries:
-            try:
-                prepared.append((entry, self._fetch(entry)))
-            except (NotReady, AuthFailed) as exc:
-                wait = getattr(exc, "retry_after", None) or (30.0 if isinstance(exc, NotReady) else 300.0)
+        for entry, outcome in zip(entries, outcomes):
+            if isinstance(outcome, (NotReady, AuthFailed)):
+                wait = getattr(outcome, "retry_after", None) or (30.0 if isinstance(outcome, NotReady) else 300.0)
                 self.paused_until = self.service.now() + timedelta(seconds=wait)
-                log.warning("%s webhooks paused %.0fs: %s", self.helpdesk.name, wait, exc)
+                log.warning("%s webhooks paused %.0fs: %s", self.helpdesk.name, wait, outcome)
                 return prepared, True
-            except (IntegrationError, ValueError, KeyError, TypeError) as exc:
-                self._dead_letter(entry, f"{type(exc).__name__}: {exc}")
+            if isinstance(outcome, Exception):
+                self._dead_letter(entry, f"{type(outcome).__name__}: {outcome}")
                 prepared.append((entry, None))
+            else:
+                prepared.append((entry, outcome))
         return prepared, False
+
+    def _try_fetch(self, entry: InboxEntry) -> PreparedEvent | None | Exception:
+        try:
+            return self._fetch(entry)
+        except Exception as exc:  # noqa: BLE001 - an unreadable entry is kept aside, never retried forever
+            return exc
 
     def _fetch(self, entry: InboxEntry) -> PreparedEvent | None:
         event = self.helpdesk.parse_webhook(entry.headers, entry.body)
@@ -159,8 +187,12 @@ class WebhookDrain:
 
 def setup_webhooks(service: Service, helpdesk: Helpdesk) -> None:
     inbox = Inbox(service.data_dir / "inbox", service.now)
-    drain = WebhookDrain(service, helpdesk, inbox, service.config.helpdesk.inbox_batch)
+    settings = service.config.helpdesk
+    drain = WebhookDrain(service, helpdesk, inbox, settings.inbox_batch,
+                         quiet=timedelta(milliseconds=settings.drain_quiet_ms),
+                         max_delay=timedelta(seconds=settings.drain_max_delay_seconds))
     service.components["helpdesk_inbox"] = inbox
+    service.closers.append(inbox.close)
     service.components["helpdesk_drain"] = drain
     service.blueprints.append(make_blueprint(helpdesk, inbox, service.config.helpdesk.webhook_max_bytes))
     service.add_job(f"{helpdesk.name}_webhooks", drain.run, seconds=1)

@@ -71,7 +71,7 @@ def test_updates_merge_tags_instead_of_erasing_the_agents(service, fake, clock):
 
 def test_a_lost_answer_is_found_again_although_search_lags(service, fake, clock):
     case = _open(service, clock)
-    fake.lose_response(1, path=rf"^{TICKETS}$", method="POST")
+    fake.lose(1, path=rf"^{TICKETS}$", method="POST")
     run_outbox(service)
     clock.advance(5)  # the first retry comes before Freshdesk's search index has the ticket
     run_outbox(service)
@@ -83,7 +83,7 @@ def test_a_lost_answer_is_found_again_although_search_lags(service, fake, clock)
 
 def test_when_the_list_misses_it_the_filter_api_finds_it(service, fake, clock):
     case = _open(service, clock)
-    fake.lose_response(1, path=rf"^{TICKETS}$", method="POST")
+    fake.lose(1, path=rf"^{TICKETS}$", method="POST")
     run_outbox(service)
     tid = next(iter(fake.tickets))
     fake.contacts[fake.tickets[tid]["requester_id"]]["email"] = "merged-contact@example.fr"  # an agent merged contacts
@@ -121,8 +121,8 @@ def test_notes_and_replies_are_posted_once_even_when_answers_are_lost(service, f
     tid = _tid(service, case)
     queue_note(service, service.cases.get(case.id), "note:1", "Identity check sent.")
     queue_reply(service, service.cases.get(case.id), "reply:1", "We received your request.")
-    fake.lose_response(1, path=rf"/api/v2/tickets/{tid}/notes")
-    fake.lose_response(1, path=rf"/api/v2/tickets/{tid}/reply")
+    fake.lose(1, path=rf"/api/v2/tickets/{tid}/notes")
+    fake.lose(1, path=rf"/api/v2/tickets/{tid}/reply")
     run_outbox(service)
     clock.advance(60)
     run_outbox(service)

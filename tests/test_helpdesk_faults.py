@@ -65,8 +65,8 @@ def test_outage_rate_limits_lost_answers_and_a_restart(tmp_path, kind):
         assert fake.tickets == {}
         fake.up()
         fake.fail(3, 429, {"Retry-After": "30"})  # back, but rate limiting
-        fake.lose_response(2, path=create_path, method="POST")  # created, answers lost
-        fake.lose_response(1, path=note_path, when=lambda seen: b"Brouillon" in seen.body)  # a note posted, answer lost
+        fake.lose(2, path=create_path, method="POST")  # created, answers lost
+        fake.lose(1, path=note_path, when=lambda seen: b"Brouillon" in seen.body)  # a note posted, answer lost
         run_outbox(service)
         clock.advance(30)
         run_outbox(service)

@@ -25,6 +25,7 @@ class Desk:
     def deliver(self, headers, body) -> None:
         reply = self.client.post(f"/webhooks/{self.service.component('helpdesk').name}", data=body, headers=headers)
         assert reply.status_code == 200, reply.get_json()
+        self.clock.advance(1)  # the drain waits for a quiet door
         self.service.component("helpdesk_drain").run()
 
     def zendesk(self, kind, tid, **kw) -> None:
@@ -133,7 +134,7 @@ def test_a_merge_moves_the_case_to_the_surviving_ticket(zd):
 def test_the_webhook_of_dsarbots_own_ticket_opens_no_case(zd, clock):
     case = zd.service.cases.open(received_at=clock(), rights=["access"], language="fr", channel="email",
                                  requester=Person(email="camille@example.fr"))
-    zd.fake.lose_response(1, path=r"/api/v2/tickets\.json", method="POST")
+    zd.fake.lose(1, path=r"/api/v2/tickets\.json", method="POST")
     run_outbox(zd.service)  # created in Zendesk; our answer lost
     [tid] = zd.fake.tickets
     zd.zendesk("created", tid)  # its webhook arrives first
@@ -178,9 +179,27 @@ def test_a_helpdesk_down_pauses_the_drain_and_nothing_is_lost(zd, clock):
         headers, body = zd.fake.webhook("created", tid, timestamp=clock.iso())
         assert zd.client.post("/webhooks/zendesk", data=body, headers=headers).status_code == 200
     drain = zd.service.component("helpdesk_drain")
+    clock.advance(1)
     assert drain.run() == 1 and len(zd.cases()) == 1
     assert drain.run() == 0  # paused as Zendesk asked
     clock.advance(20)
     assert drain.run() == 2
     assert sorted(c.ticket["id"] for c in zd.cases()) == sorted(str(t) for t in tids)
     assert zd.service.component("helpdesk_inbox").backlog() == 0
+
+
+def test_the_drain_waits_while_webhooks_keep_coming_but_not_forever(zd, clock):
+    drain = zd.service.component("helpdesk_drain")
+    first = zd.fake.customer_ticket("p0@example.fr", "P", "RGPD", "Accès à mes données")
+    headers, body = zd.fake.webhook("created", first, timestamp=clock.iso())
+    zd.client.post("/webhooks/zendesk", data=body, headers=headers)
+    assert drain.run() == 0  # a burst is arriving: acknowledge first, turn into cases later
+    for n in range(1, 31):
+        clock.advance(1)
+        tid = zd.fake.customer_ticket(f"p{n}@example.fr", "P", "RGPD", "Accès à mes données")
+        headers, body = zd.fake.webhook("created", tid, timestamp=clock.iso())
+        zd.client.post("/webhooks/zendesk", data=body, headers=headers)
+        if n < 30:
+            assert drain.run() == 0
+    assert drain.run() == 31  # the oldest waited 30 s: no more waiting, the burst or not
+    assert len(zd.cases()) == 31

@@ -87,7 +87,7 @@ def test_backoff_grows_and_retry_after_is_honoured(service, clock):
     assert _doc(service, "k")["status"] == "done"
 
 
-def test_repeated_failure_flags_the_case_keeps_trying_and_clears_the_flag(service, clock):
+def test_a_keep_trying_effect_flags_the_case_keeps_trying_and_clears_the_flag(service, clock):
     case = _case(service, clock)
     service.outbox.max_attempts = 3
     calls = []
@@ -97,7 +97,7 @@ def test_repeated_failure_flags_the_case_keeps_trying_and_clears_the_flag(servic
         if len(calls) < 5:
             raise RetryLater("helpdesk down")
 
-    service.outbox.register("test.effect", handler)
+    service.outbox.register("test.effect", handler, keep_trying=True)
     service.outbox.enqueue(Effect("test.effect", key="k", case_id=case.id))
     for _ in range(5):
         service.outbox.run_due()
@@ -165,3 +165,21 @@ def test_waiting_for_another_effect_is_not_a_failure(service, clock):
         clock.advance(5)
     assert calls == [1, 1, 1, 1, 1] and _doc(service, "k")["status"] == "done"
     assert service.cases.get(case.id).flags == []
+
+
+def test_by_default_an_effect_gives_up_after_max_attempts(service, clock):
+    case = _case(service, clock)
+    service.outbox.max_attempts = 3
+    calls = []
+
+    def handler(effect):
+        calls.append(effect["attempts"])
+        raise RetryLater("down")
+
+    service.outbox.register("test.effect", handler)
+    service.outbox.enqueue(Effect("test.effect", key="k", case_id=case.id))
+    for _ in range(6):
+        service.outbox.run_due()
+        clock.advance(3600)
+    assert calls == [1, 2, 3] and _doc(service, "k")["status"] == "failed"
+    assert [f.code for f in service.cases.get(case.id).open_flags] == ["effect_failed:test.effect"]

@@ -95,7 +95,7 @@ def test_an_old_update_never_overwrites_a_newer_one(service, fake, clock):
 
 def test_a_lost_answer_never_makes_a_second_ticket(service, fake, clock):
     case = _open(service, clock)
-    fake.lose_response(1, path=TICKETS, method="POST")  # Zendesk creates it; we never hear back
+    fake.lose(1, path=TICKETS, method="POST")  # Zendesk creates it; we never hear back
     run_outbox(service)
     [effect] = effects(service, "helpdesk.open_ticket")
     assert effect["status"] == "pending" and effect["attempts"] == 1
@@ -145,7 +145,7 @@ def test_a_note_whose_answer_was_lost_is_not_posted_twice(service, fake, clock):
     run_outbox(service)
     tid = int(service.cases.get(case.id).ticket["id"])
     queue_note(service, service.cases.get(case.id), "note:1", "Identity check sent.")
-    fake.lose_response(1, path=rf"/api/v2/tickets/{tid}\.json", method="PUT")
+    fake.lose(1, path=rf"/api/v2/tickets/{tid}\.json", method="PUT")
     run_outbox(service)
     clock.advance(60)
     run_outbox(service)

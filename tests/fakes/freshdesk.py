@@ -21,7 +21,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from tests.fakes.http import FakeApi, Reply, Seen
+from tests.fakes.http_fake import FakeApi, Reply, Seen
 
 API_KEY = "fd-test-key-abcdef"
 SECRET = "fd-shared-webhook-secret"
@@ -177,11 +177,11 @@ class FakeFreshdesk(FakeApi):
 
     # --- what customers and agents do in Freshdesk ---------------------------------------------------
     def customer_ticket(self, email: str, name: str, subject: str, text: str) -> int:
-        with self._lock:
+        with self.handling:
             return self._new(self._contact(email, name), subject, f"<div>{html.escape(text)}</div>")
 
     def customer_reply(self, tid: int, text: str, email: str | None = None) -> None:
-        with self._lock:
+        with self.handling:
             ticket = self.tickets[tid]
             user = self._contact(email) if email else ticket["requester_id"]
             self._conversation(tid, f"<div>{html.escape(text)}</div>", incoming=True, private=False, user_id=user,

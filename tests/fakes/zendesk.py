@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from integrations.zendesk import sign
-from tests.fakes.http import FakeApi, Reply, Seen
+from tests.fakes.http_fake import FakeApi, Reply, Seen
 
 EMAIL = "dpo@shop.example"
 TOKEN = "zd-test-token-0123456789"
@@ -189,12 +189,12 @@ class FakeZendesk(FakeApi):
     # --- what customers and agents do in Zendesk -----------------------------------------------------
     def customer_ticket(self, email: str, name: str, subject: str, body: str) -> int:
         uid = self._user_for({"email": email, "name": name})
-        with self._lock:
+        with self.handling:
             return self._new_ticket(uid, subject, {"body": body, "public": True}, author=uid)
 
     def customer_comment(self, tid: int, body: str, email: str | None = None) -> None:
         uid = self._user_for({"email": email}) if email else self.tickets[tid]["requester_id"]
-        with self._lock:
+        with self.handling:
             self._add_comment(tid, {"body": body, "public": True}, uid)
 
     def agent_status(self, tid: int, status: str) -> None:
