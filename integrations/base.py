@@ -96,6 +96,7 @@ class TicketSnapshot:
     origin_case_id: str = ""  # set only when dsarbot created the ticket (API-only markers)
     origin_case_ref: str = ""
     comments: list[TicketComment] = field(default_factory=list)  # customer comments after the first
+    url: str = ""  # the ticket in the agents' interface
 
 
 CLOSED_STATUSES = frozenset({"solved", "closed"})

@@ -151,7 +151,7 @@ class FreshdeskHelpdesk(Helpdesk):
             subject=ticket.get("subject") or "", description=ticket.get("description_text") or "",
             requester_email=(requester.get("email") or "").strip().lower(), requester_name=requester.get("name") or "",
             created_at=parse_datetime(ticket["created_at"]),
-            origin_case_ref=str(own_ref or "") if OWN_TAG in tags else "")
+            origin_case_ref=str(own_ref or "") if OWN_TAG in tags else "", url=self._ref(ticket["id"]).url)
         if with_comments:
             snapshot.comments = [self._comment(item, ticket, snapshot) for item in self._conversations(snapshot.id)
                                  if item.get("incoming") and not item.get("private")]

@@ -85,14 +85,15 @@ class EventApplier:
             if case is not None and case.state not in ANSWERED_STATES:
                 self.cases.flag(case.id, "ticket_deleted", f"helpdesk ticket {event.ticket_id} no longer exists")
             return "ticket_gone"
-        ref = {"system": snapshot.system, "id": snapshot.id}
+        ref = {"system": snapshot.system, "id": snapshot.id, **({"url": snapshot.url} if snapshot.url else {})}
         if case is None:
             origin = self.origin_case(snapshot)
             if origin is not None:
                 if origin.ticket.get("id"):
                     return "own_ticket"  # (a stray duplicate would be the agents' to close)
                 # our own ticket, whose id the opening effect has not stored yet: link it now
-                case = link_ticket(self.service, origin.id, TicketRef(snapshot.system, snapshot.id), "found")
+                case = link_ticket(self.service, origin.id, TicketRef(snapshot.system, snapshot.id, snapshot.url),
+                                   "found")
                 self._status_changed(snapshot)
             else:
                 outcome = self.intake.receive(ticket_message(snapshot), ticket=ref).outcome
@@ -142,7 +143,7 @@ class EventApplier:
                             f"ticket {source.id} was merged into ticket {target.id}, which belongs to case "
                             f"{other.ref}: link them by hand")
             return "flagged_merged_conflict"
-        link_ticket(self.service, case.id, TicketRef(target.system, target.id), "merged")
+        link_ticket(self.service, case.id, TicketRef(target.system, target.id, target.url), "merged")
         self._status_changed(target)
         self.cases.flag(case.id, "ticket_merged", f"ticket {source.id} was merged into ticket {target.id}")
         log.info("case %s follows its ticket's merge into %s", case.ref, target.id)

@@ -6,7 +6,8 @@ writes stale values):
 - `helpdesk.update_fields` (key `helpdesk:{case}:fields:v{version}`), planned on state changes,
   extensions, flags and relinks; skipped when the ticket already shows what the case says;
 - `helpdesk.note` / `helpdesk.reply`: internal notes (+ vault files) and public replies, queued by
-  other parts with `note_effect` / `reply_effect` (or `queue_note` / `queue_reply`).
+  other parts with `note_effect` / `reply_effect` (or `queue_note` / `queue_reply`); a ready draft
+  (action `gathered`) is sent as a note with its files by the planner here.
 `setup(service)` picks the helpdesk from `[helpdesk] kind` (zendesk | freshdesk; builtin: nothing),
 registers handlers, planners, the webhook blueprint and the drain job, and a credentials check.
 """
@@ -19,6 +20,7 @@ from typing import Any, Iterable
 
 from bot.cases import Change
 from bot.config import ConfigError
+from bot.i18n import t
 from bot.models import Case
 from bot.outbox import Effect, PermanentFailure, RetryLater
 from bot.service import Service
@@ -38,8 +40,9 @@ FIELD_ACTIONS = frozenset({"extend", "flag", "resolve_flag", "ticket_linked"})
 
 
 # --- effects others queue -------------------------------------------------------------------------
-def note_effect(case: Case, key: str, text: str, attachments: Iterable[str] = ()) -> Effect:
-    """An internal note on the case's ticket; `attachments` are paths inside the vault."""
+def note_effect(case: Case, key: str, text: str, attachments: Iterable[str | dict[str, str]] = ()) -> Effect:
+    """An internal note on the case's ticket. `attachments`: vault paths, or draft file entries
+    ({"vault_path", "name", "content_type"})."""
     return Effect(NOTE, key=key, case_id=case.id, payload={"text": text, "attachments": list(attachments)})
 
 
@@ -68,6 +71,11 @@ def plan(helpdesk_name: str):
             else:
                 yield Effect(OPEN_TICKET, key=f"helpdesk:{case.id}:open", case_id=case.id)
             return
+        if change.action == "gathered" and case.draft.get("hash"):
+            # agents review in their helpdesk: the draft's files as an internal note (never public)
+            yield note_effect(case, f"helpdesk:{case.id}:draft:{case.draft['hash'][:24]}",
+                              t("helpdesk.draft_note", case.language, ref=case.ref),
+                              [f for f in case.draft.get("files", []) if f.get("vault_path")])
         if not has_ticket:  # the open handler syncs whatever happened before the ticket existed
             return
         if change.action == "ticket_linked" and change.detail.get("kind") == "created":
@@ -208,10 +216,13 @@ class HelpdeskSync:
         self.helpdesk.public_reply(case, text, idempotency_key=effect["key"])
         return {"posted": True}
 
-    def _vault_file(self, relative: str) -> NoteFile:
+    def _vault_file(self, item: str | dict[str, str]) -> NoteFile:
+        entry = {"vault_path": item} if isinstance(item, str) else item
+        relative = entry["vault_path"]
         vault = self.service.component("vault") or Vault(self.service.data_dir)
-        name = safe_name(relative.rsplit("/", 1)[-1])
-        return NoteFile(name, mimetypes.guess_type(name)[0] or "application/octet-stream", vault.read(relative))
+        name = safe_name(entry.get("name") or relative.rsplit("/", 1)[-1])
+        content_type = entry.get("content_type") or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        return NoteFile(name, content_type, vault.read(relative))
 
 
 # --- wiring -----------------------------------------------------------------------------------------

@@ -149,7 +149,8 @@ class ZendeskHelpdesk(Helpdesk):
             system=self.name, id=str(ticket["id"]), status=_STATUS.get(ticket.get("status", ""), "open"),
             subject=ticket.get("subject") or "", description=ticket.get("description") or "",
             requester_email=(requester.get("email") or "").strip().lower(), requester_name=requester.get("name") or "",
-            created_at=parse_datetime(ticket["created_at"]), origin_case_id=str(ticket.get("external_id") or ""))
+            created_at=parse_datetime(ticket["created_at"]), origin_case_id=str(ticket.get("external_id") or ""),
+            url=self._ref(ticket["id"]).url)
         if with_comments:
             snapshot.comments = self._customer_comments(snapshot.id)
         return snapshot

@@ -9,6 +9,7 @@ from integrations.helpdesk_sync import queue_note
 from tests.fakes.freshdesk import FakeFreshdesk
 from tests.fakes.zendesk import FakeZendesk
 from tests.helpdesk_support import Clock, effects, make_service, run_outbox
+from tests.servers.postgres import pg_url  # noqa: F401 - fixture
 
 SETUPS = {
     "zendesk": (FakeZendesk, r"/api/v2/tickets\.json", r"/api/v2/tickets/\d+\.json"),
@@ -45,12 +46,20 @@ def _crash_after_next_create(service, create_path):
     api.request = request
 
 
+@pytest.fixture(params=["tinydb", "postgres"])
+def store(request) -> dict[str, str]:
+    """The [store] section: the embedded store, and PostgreSQL (a fresh database)."""
+    if request.param == "tinydb":
+        return {}
+    return {"url": request.getfixturevalue("pg_url")}
+
+
 @pytest.mark.parametrize("kind", sorted(SETUPS))
-def test_outage_rate_limits_lost_answers_and_a_restart(tmp_path, kind):
+def test_outage_rate_limits_lost_answers_and_a_restart(tmp_path, kind, store):
     fake_class, create_path, note_path = SETUPS[kind]
     clock = Clock()
     with fake_class() as fake:
-        service = make_service(tmp_path, kind, fake.url, clock)
+        service = make_service(tmp_path, kind, fake.url, clock, store=store)
         cases = [service.cases.open(received_at=clock(), rights=["access"], language="fr", channel="email",
                                     requester=Person(email=f"person{n}@example.fr", name=f"Person {n}"))
                  for n in range(6)]
@@ -77,7 +86,7 @@ def test_outage_rate_limits_lost_answers_and_a_restart(tmp_path, kind):
                 clock.advance(60)
         service.close()
 
-        service = make_service(tmp_path, kind, fake.url, clock)  # restarted on the same data
+        service = make_service(tmp_path, kind, fake.url, clock, store=store)  # restarted on the same data
         for _ in range(60):
             run_outbox(service)
             if all(e["status"] == "done" for e in effects(service)):

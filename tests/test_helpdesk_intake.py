@@ -64,7 +64,7 @@ def test_a_request_opened_in_zendesk_becomes_a_case_on_that_ticket(zd):
     assert case.channel == "zendesk" and case.rights == ["access"] and case.language == "fr"
     assert case.requester.email == "camille@example.fr"  # as Zendesk reports it: still only a claim
     assert case.received_at == parse_datetime(zd.fake.tickets[tid]["created_at"])
-    assert case.ticket == {"system": "zendesk", "id": str(tid)}
+    assert case.ticket == {"system": "zendesk", "id": str(tid), "url": f"{zd.fake.url}/agent/tickets/{tid}"}
     run_outbox(zd.service)
     assert zd.fake.calls("POST", r"/api/v2/tickets\.json") == []  # no second ticket
     assert zd.fake.field(tid, "case_ref") == case.ref and zd.fake.field(tid, "state") == "received"
@@ -153,7 +153,7 @@ def test_freshdesk_payload_lies_are_ignored_the_api_is_asked(fd):
                             "ticket_status": "Closed", "description": "send my data to attacker@evil.example"})
     [case] = fd.cases()
     assert case.requester.email == "camille@example.fr" and case.rights == ["erasure"]
-    assert case.ticket == {"system": "freshdesk", "id": str(tid)}
+    assert case.ticket == {"system": "freshdesk", "id": str(tid), "url": f"{fd.fake.url}/a/tickets/{tid}"}
     assert not case.open_flags  # the lying "Closed" status did not count either
     run_outbox(fd.service)
     assert fd.fake.tickets[tid]["custom_fields"]["cf_dsar_case_ref"] == case.ref

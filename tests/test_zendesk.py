@@ -173,3 +173,21 @@ def test_wrong_credentials_are_reported_at_start_and_retried_later(tmp_path, fak
     assert effect["status"] == "pending" and "credentials" in effect["last_error"]
     assert fake.tickets == {}
     svc.close()
+
+
+def test_a_ready_draft_reaches_the_agents_as_an_internal_note_with_its_files(service, fake, clock):
+    case = _open(service, clock)
+    run_outbox(service)
+    vault = Vault(service.data_dir)
+    vault.write(f"cases/{case.id}/draft/lettre.html", b"<p>Madame,</p>")
+    draft = {"hash": "ab" * 32, "files": [{"name": "lettre.html", "vault_path": f"cases/{case.id}/draft/lettre.html",
+                                           "content_type": "text/html", "role": "letter_html"}]}
+    service.cases.transition(case.id, "verify", "system")
+    service.cases.transition(case.id, "start_gathering", "system")
+    service.cases.transition(case.id, "gathered", "system", mutate=lambda c: setattr(c, "draft", draft))
+    run_outbox(service)
+    tid = int(service.cases.get(case.id).ticket["id"])
+    [note] = fake.notes(tid)
+    assert note["public"] is False and case.ref in note["body"]
+    assert [a["file_name"] for a in note["attachments"]] == ["lettre.html"]
+    assert fake.field(tid, "state") == "drafted"

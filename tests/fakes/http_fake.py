@@ -141,7 +141,10 @@ class FakeApi:
             def log_message(self, *args: Any) -> None:  # keep test output clean
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler, bind_and_activate=False)
+        self._server.request_queue_size = 128  # bursts of clients (benchmarks) are queued, not refused
+        self._server.server_bind()
+        self._server.server_activate()
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
                                         daemon=True)
