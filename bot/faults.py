@@ -33,6 +33,7 @@ CHECKPOINTS: dict[str, str] = {
     "outbox.handled": "outbox: the handler returned (its side effect done), before the effect is marked done",
     "outbox.mail_sent": "mail: the SMTP server accepted the message, before anything is recorded",
     "outbox.slack_posted": "Slack: chat.postMessage answered, before the post is remembered",
+    "outbox.ticket_opened": "helpdesk: the ticket was created, before the case links it",
     "store.case_committed": "cases: a case change and its effects committed, before the audit event",
     "store.audit_line": "audit file: the event line written, before the head file",
     "store.audit_appended": "cases: the audit event written, before its parked copy is removed",

@@ -20,6 +20,7 @@ from typing import Any, Iterable
 
 from bot.cases import Change
 from bot.config import ConfigError
+from bot.faults import checkpoint
 from bot.i18n import t
 from bot.models import Case
 from bot.outbox import Effect, PermanentFailure, RetryLater
@@ -144,6 +145,7 @@ class HelpdeskSync:
         found = ref is not None
         if ref is None:
             ref = self.helpdesk.open_ticket(case, effect["key"])
+            checkpoint("outbox.ticket_opened")
             # the new ticket shows this version of the case: no need to write it again
             self.store.put("kv", self._sync_key(case.id, ref.id),
                            {"version": case.version, "fingerprint": fingerprint(case, self.cases.jurisdiction)})

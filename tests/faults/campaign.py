@@ -9,7 +9,7 @@ passed, which bounds n. A pair is used once per campaign; a drawn pair that the 
 is put back and not counted as tried.
 
 The servers live in this process for the whole campaign: Dovecot, the SMTP sink (spooling what it
-accepts for the runner's requester), the fake Slack; with `postgres`, each round's store is its own
+accepts for the runner's requester), the fake Slack, the fake Zendesk (`helpdesk`); with `postgres`, each round's store is its own
 PostgreSQL database (dropped at the end).
 """
 from __future__ import annotations
@@ -34,6 +34,7 @@ from bot.demo_shop import seed_demo_shop
 from bot.faults import CHECKPOINTS
 from bot.models import utcnow
 from tests.fakes.slack import FakeSlack
+from tests.fakes.zendesk import FakeZendesk
 from tests.faults.checks import Findings, check_round
 from tests.faults.scenario import SENDERS, Spec, request_mail
 from tests.servers.dovecot import running_dovecot
@@ -143,14 +144,15 @@ class Sampler:
 
 class Campaign:
     def __init__(self, workdir: Path, *, seed: int, requests_per_round: int = 4, kills_per_round: int = 6,
-                 senders: list[int] | None = None, postgres: bool = False, life_timeout: float = 240.0,
-                 log: Callable[[str], None] = lambda line: None) -> None:
+                 senders: list[int] | None = None, postgres: bool = False, helpdesk: bool = True,
+                 life_timeout: float = 240.0, log: Callable[[str], None] = lambda line: None) -> None:
         self.workdir = workdir
         self.senders = senders or list(range(len(SENDERS)))
         self.seed = seed
         self.requests_per_round = requests_per_round
         self.kills_per_round = kills_per_round
         self.postgres = postgres
+        self.helpdesk = helpdesk
         self.life_timeout = life_timeout
         self.log = log
         self.report = Report(seed)
@@ -165,6 +167,7 @@ class Campaign:
         self.sink = self._stack.enter_context(running_sink(self.spool))
         self.slack = FakeSlack().start()
         self._stack.callback(self.slack.stop)
+        self.zendesk = self._stack.enter_context(FakeZendesk()) if self.helpdesk else None
         self.zygote = Zygote()
         self._stack.callback(self.zygote.close)
         self.fault_log = self.workdir / "faults.log"
@@ -192,7 +195,8 @@ class Campaign:
                     imap={"host": account.host, "port": account.port, "username": account.username,
                           "password": account.password},
                     smtp_port=self.sink.port, slack_url=self.slack.base_url, message_ids=message_ids,
-                    store_url=self._database() if self.postgres else "", timeout_seconds=self.life_timeout)
+                    store_url=self._database() if self.postgres else "", timeout_seconds=self.life_timeout,
+                    zendesk={"base_url": self.zendesk.url} if self.zendesk else {})
         self.report.rounds += 1
         self.report.requests += len(message_ids)
         return spec, spec.write(base / "spec.json"), account
@@ -256,7 +260,7 @@ class Campaign:
         return len(kills)
 
     def check(self, spec: Spec, account: Any, kills: list[Kill]) -> None:
-        check_round(spec, account, self.slack, self.sink, kills, self.report.findings)
+        check_round(spec, account, self.slack, self.sink, kills, self.report.findings, self.zendesk)
 
     def _fired(self) -> list[str]:
         return self.fault_log.read_text().split() if self.fault_log.exists() else []

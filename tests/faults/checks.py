@@ -6,7 +6,8 @@
   `after` is the case's state, no audit event is written twice, none is left parked, and
   `dsarbot audit verify` passes; no outbox effect failed, no case flagged for one;
 - every request's mail is flagged \\Seen on the IMAP server;
-- nothing duplicated: one Slack post per effect key (counted at the fake Slack), one mail per
+- nothing duplicated: one Slack post per effect key (counted at the fake Slack), one Zendesk ticket
+  per case and one note per note effect (counted at the fake Zendesk), one mail per
   effect that sent one (counted at the SMTP sink, by case and template). SMTP has no idempotency
   key, so a kill after the server accepted a mail and before the outbox marked its effect done
   sends it again: such a duplicate is counted, and it must be explained by a kill in that window
@@ -27,6 +28,7 @@ from bot.cases import TRANSITIONS
 from bot.models import State
 from bot.service import open_audit
 from bot.store import open_store
+from integrations.helpdesk_fields import posted_marker
 from tests.faults.mails import Spool, subject_line, templates
 from tests.faults.scenario import Spec, runner_config
 from tests.shared import REPO
@@ -64,6 +66,8 @@ def check_round(spec: Spec, account: Any, slack: Any, sink: Any, kills: list[Any
         history = _audit(config, store, cases, spec, findings)
         _imap(spec, account, findings)
         _slack(cases, slack, findings)
+        if zendesk is not None:
+            _helpdesk(cases, store, zendesk, findings)
         _mails(config, cases, history, store, spec, kills, findings)
     finally:
         store.close()
@@ -179,6 +183,29 @@ def _slack(cases: list[dict[str, Any]], slack: Any, findings: Findings) -> None:
         if not case.get("slack", {}).get("ts") or f"{case['id']}:slack:post" not in mine:
             findings.problem(f"case {case['ref']}: never posted to Slack")
     slack.api.assert_clean()
+
+
+def _helpdesk(cases: list[dict[str, Any]], store: Any, zendesk: Any, findings: Findings) -> None:
+    """One Zendesk ticket per case (its external_id is the case id), linked; one note per note effect."""
+    for case in cases:
+        ref = case["ref"]
+        tickets = [tid for tid, t in zendesk.tickets.items() if t["external_id"] == case["id"]]
+        if len(tickets) != 1:
+            findings.duplicates["tickets"] += max(0, len(tickets) - 1)
+            findings.problem(f"case {ref}: {len(tickets)} Zendesk tickets")
+        if not tickets or case.get("ticket", {}).get("id") != str(tickets[0]):
+            findings.problem(f"case {ref}: linked to ticket {case.get('ticket')}, Zendesk has {tickets}")
+            continue
+        markers = Counter(((a.get("metadata") or {}).get("custom") or {}).get("dsarbot_ref")
+                          for a in zendesk.audits[tickets[0]])
+        for effect in store.find("outbox", {"case_id": case["id"], "kind": "helpdesk.note"}):
+            count = markers.get(posted_marker(effect["key"]), 0)
+            if effect["status"] == "done" and count == 0:
+                findings.problem(f"case {ref}: note {effect['key']} done but not on the ticket")
+            if count > 1:
+                findings.duplicates["notes"] += count - 1
+                findings.problem(f"case {ref}: note {effect['key']} posted {count} times")
+    zendesk.assert_clean()
 
 
 def _mails(config: Any, cases: list[dict[str, Any]], history: dict[str, list[dict[str, Any]]], store: Any,

@@ -18,6 +18,7 @@ from typing import Any
 from bot.config import Config, load_config
 from bot.demo_shop import demo_sources
 from tests.fakes import slack as fake_slack
+from tests.fakes import zendesk as fake_zendesk
 
 SECRET = "fault-suite-secret"
 APPROVER = "U0APPROVER"
@@ -57,7 +58,7 @@ class Spec:
     slack_url: str
     message_ids: list[str]
     store_url: str = ""
-    zendesk: dict[str, Any] = field(default_factory=dict)  # base_url, email, api_token (when helpdesk is on)
+    zendesk: dict[str, Any] = field(default_factory=dict)  # {"base_url"} of the fake Zendesk, when it is on
     timeout_seconds: float = 300.0
 
     def write(self, path: Path) -> Path:
@@ -98,5 +99,7 @@ def runner_config(spec: Spec) -> Config:
     }
     if spec.zendesk:
         overrides["helpdesk"] = {"kind": "zendesk"}
-        overrides["zendesk"] = dict(spec.zendesk)
+        overrides["zendesk"] = {"base_url": spec.zendesk["base_url"], "email": fake_zendesk.EMAIL,
+                                "api_token": fake_zendesk.TOKEN, "webhook_secret": fake_zendesk.SECRET,
+                                "field_ids": fake_zendesk.FIELD_IDS}
     return load_config(None, environ={}, overrides=overrides)
