@@ -316,8 +316,9 @@ def deliveries_of(service: Service) -> Deliveries:
 def setup(service: Service) -> None:
     deliveries = deliveries_of(service)
     service.cases.add_planner(Deliveries.plan)
-    service.outbox.register(SEND, deliveries.send)
-    service.outbox.register(PORTAL_CODE, deliveries.send_code)
+    # a mail server down for hours must not lose an answer: keep trying, the case flagged meanwhile
+    service.outbox.register(SEND, deliveries.send, keep_trying=True)
+    service.outbox.register(PORTAL_CODE, deliveries.send_code, keep_trying=True)
     service.add_job("delivery.purge", deliveries.purge_expired, seconds=3600)
     from bot.web.portal import blueprint
 

@@ -262,5 +262,7 @@ def rejection_planner(service: Service):
 def setup(service: Service) -> None:
     review = review_of(service)
     service.cases.add_planner(rejection_planner(service))
-    service.outbox.register(REQUEST_ID, lambda e: review.send_id_request(e["case_id"], e["payload"]["slot"]))
-    service.outbox.register(NOTIFY_SUBJECT, lambda e: review.notify_subject(e["case_id"]))
+    # mail: kept trying through a long SMTP outage (the case is flagged meanwhile)
+    service.outbox.register(REQUEST_ID, lambda e: review.send_id_request(e["case_id"], e["payload"]["slot"]),
+                            keep_trying=True)
+    service.outbox.register(NOTIFY_SUBJECT, lambda e: review.notify_subject(e["case_id"]), keep_trying=True)

@@ -9,9 +9,10 @@ an effect that crashes the process still counts its attempts.
 
 Errors: RetryLater (429, 5xx, unreachable) backs off exponentially or as long as the far side
 asked (Retry-After). After `max_attempts` the effect is marked failed and the case flagged for an
-agent, unless its kind was registered with `keep_trying=True` (helpdesk tickets: a helpdesk down
-for a day must not lose one): then the case is flagged once and the effect keeps trying at the
-capped interval; when it finally succeeds the flag is resolved (`on_recovered`).
+agent, unless its kind was registered with `keep_trying=True` (helpdesk tickets, mail, Slack posts:
+a helpdesk, mail server or Slack down for hours must not lose one): then the case is flagged once
+and the effect keeps trying at the capped interval; when it finally succeeds the flag is resolved
+(`on_recovered`).
 PermanentFailure marks it failed and flags the case.
 Handlers must be idempotent on the effect's key (Zendesk `external_id`, a stored ticket id, ...).
 """

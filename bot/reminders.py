@@ -135,6 +135,6 @@ def run_digest(service: Service) -> dict[str, Any]:
 
 def setup(service: Service) -> None:
     service.cases.add_planner(make_planner(service))
-    service.outbox.register(REMINDER, lambda effect: run_reminder(service, effect))
+    service.outbox.register(REMINDER, lambda effect: run_reminder(service, effect), keep_trying=True)  # via Slack
     service.outbox.register(DIGEST, lambda effect: run_digest(service))
     service.add_job("digest", lambda: queue_todays_digest(service), seconds=300)

@@ -380,8 +380,11 @@ def verifier_of(service: Service) -> Verifier:
 def setup(service: Service) -> None:
     verifier = verifier_of(service)
     service.cases.add_planner(verifier.plan)
-    service.outbox.register(START, lambda effect: verifier.start(effect["case_id"]))
-    service.outbox.register(SEND_CODE, lambda effect: verifier.send_code(effect["case_id"], effect["payload"]["slot"]))
+    # a source or the mail server down for hours must not leave a request without its code: keep
+    # trying (the case is flagged meanwhile, and the flag goes when it goes through)
+    service.outbox.register(START, lambda effect: verifier.start(effect["case_id"]), keep_trying=True)
+    service.outbox.register(SEND_CODE, lambda effect: verifier.send_code(effect["case_id"], effect["payload"]["slot"]),
+                            keep_trying=True)
     from bot.web.verify import blueprint
 
     service.blueprints.append(blueprint)

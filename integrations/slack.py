@@ -357,8 +357,11 @@ def setup(service: Service) -> None:
     service.components["slack"] = interactions
     service.blueprints.append(interactions.blueprint())
     service.cases.add_planner(plan)
-    service.outbox.register(POST_CASE, lambda effect: run_post_case(service, notifier, effect))
-    service.outbox.register(THREAD_UPDATE, lambda effect: run_thread_update(service, notifier, effect))
-    service.outbox.register(REQUEST_APPROVAL, lambda effect: run_request_approval(service, notifier, effect))
+    # Slack down for hours: the posts come late rather than never (the case is flagged meanwhile)
+    service.outbox.register(POST_CASE, lambda effect: run_post_case(service, notifier, effect), keep_trying=True)
+    service.outbox.register(THREAD_UPDATE, lambda effect: run_thread_update(service, notifier, effect),
+                            keep_trying=True)
+    service.outbox.register(REQUEST_APPROVAL, lambda effect: run_request_approval(service, notifier, effect),
+                            keep_trying=True)
     service.startup_checks.append(notifier.check)
     service.add_job("slack_purge", lambda: (interactions.guard.purge(), api.purge_markers()), seconds=600)

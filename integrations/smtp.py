@@ -218,4 +218,5 @@ def setup(service: Service) -> None:
     else:
         mailer = FileMailer(service.data_dir / SENT_MAIL_DIR, cfg, service.now)
     service.components["mailer"] = mailer
-    service.outbox.register(MAIL_EFFECT, mail_handler(service, mailer))
+    # an SMTP server down for hours must not lose a mail: keep trying, the case flagged meanwhile
+    service.outbox.register(MAIL_EFFECT, mail_handler(service, mailer), keep_trying=True)

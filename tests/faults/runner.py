@@ -25,12 +25,13 @@ import logging
 import os
 import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
 from bot import faults
 from bot.cases import CaseNotFound
 from bot.delivery import DELIVERIES, PORTAL_CODE, deliveries_of
 from bot.models import Case, State
+from bot.reminders import DIGEST, REMINDER
 from bot.service import INTEGRATIONS, Service, build_service
 from bot.verification import Outcome, verifier_of
 from tests.faults.mails import Spool
@@ -38,8 +39,8 @@ from tests.faults.scenario import Spec, runner_config
 
 AGENT = "agent:faults"
 DONE, STUCK = 0, 3
-#: Effects due this far ahead are not work of this run (deadline reminders are days away).
-HORIZON_SECONDS = 120
+#: Effects that wait for a date by design (deadline reminders, days away): not work left for a run.
+SCHEDULED = frozenset({REMINDER, DIGEST})
 
 
 def dedupe_ref(message_id: str) -> str:
@@ -47,9 +48,19 @@ def dedupe_ref(message_id: str) -> str:
 
 
 class Runner:
-    def __init__(self, service: Service, spec: Spec) -> None:
+    """`idle` is called when a pass did nothing (default: a short real sleep; the outage tests move
+    their clock to the next due effect instead), `tick` before each pass (the outage tests switch
+    outages on and off there), and exceptions of the `tolerate` kinds end a step, not the run, as
+    the scheduler's guard does for jobs (they are kept in `errors`)."""
+
+    def __init__(self, service: Service, spec: Spec, *, idle: Callable[[], None] | None = None,
+                 tick: Callable[[], None] | None = None, tolerate: tuple[type[BaseException], ...] = ()) -> None:
         self.service = service
         self.spec = spec
+        self.idle = idle or (lambda: time.sleep(0.05))
+        self.tick = tick or (lambda: None)
+        self.tolerate = tolerate
+        self.errors: list[str] = []
         self.store = service.store
         self.cases = service.cases
         self.spool = Spool(spec.spool)
@@ -78,16 +89,13 @@ class Runner:
                 cases.append(case)
         return cases
 
-    def due_soon(self) -> list[dict[str, Any]]:
-        horizon = self.service.now().timestamp() + HORIZON_SECONDS
-        from bot.models import parse_datetime
-
-        return [e for e in self.store.find("outbox", {"status": "pending"})
-                if parse_datetime(e["due_at"]).timestamp() <= horizon]
+    def unfinished(self) -> list[dict[str, Any]]:
+        """Effects still to run, however long their backoff (reminders wait for their date)."""
+        return [e for e in self.store.find("outbox", {"status": "pending"}) if e["kind"] not in SCHEDULED]
 
     def done(self) -> bool:
         return (len(self.case_ids()) == len(self.spec.message_ids) and not self.open_cases()
-                and not self.due_soon() and not self.store.keys("audit_pending"))
+                and not self.unfinished() and not self.store.keys("audit_pending"))
 
     # --- the loop ---------------------------------------------------------------------------------
     def loop(self) -> int:
@@ -95,21 +103,34 @@ class Runner:
         deadline = time.monotonic() + self.spec.timeout_seconds
         acked_all = False
         while time.monotonic() < deadline:
+            self.tick()
             busy = False
             if not acked_all:
-                everything_in = len(self.case_ids()) == len(self.spec.message_ids)
-                channel.poll_job()
-                acked_all = everything_in  # that pass saw every request already in: it acked any replay
-            while self.service.outbox.run_due():
-                busy = True
-            busy = self.requester() or busy
-            busy = self.agent() or busy
-            if acked_all and self.done():
+                everything_in = self.step(lambda: len(self.case_ids()) == len(self.spec.message_ids))
+                polled = self.step(lambda: channel.poll_job() or True)
+                acked_all = bool(everything_in and polled)  # that pass saw every request in: it acked any replay
+            busy = bool(self.step(self.run_outbox)) or busy
+            busy = bool(self.step(self.requester)) or busy
+            busy = bool(self.step(self.agent)) or busy
+            if acked_all and self.step(self.done):
                 return DONE
             if not busy:
-                time.sleep(0.05)
+                self.idle()
         self.report_stuck()
         return STUCK
+
+    def step(self, action: Callable[[], Any]) -> Any:
+        try:
+            return action()
+        except self.tolerate as exc:
+            self.errors.append(f"{getattr(action, '__name__', 'step')}: {type(exc).__name__}: {exc}"[:300])
+            return None
+
+    def run_outbox(self) -> bool:
+        ran = False
+        while self.service.outbox.run_due():
+            ran = True
+        return ran
 
     # --- people -----------------------------------------------------------------------------------
     def requester(self) -> bool:
@@ -176,7 +197,7 @@ class Runner:
         print(f"  requests in: {len(self.case_ids())}/{len(self.spec.message_ids)}", file=sys.stderr)
         for case in self.open_cases():
             print(f"  {case.ref} {case.state} flags={[f.code for f in case.open_flags]}", file=sys.stderr)
-        for effect in self.due_soon():
+        for effect in self.unfinished():
             print(f"  pending {effect['kind']} attempts={effect.get('attempts')} due={effect['due_at']} "
                   f"lease={effect.get('lease_until')} error={effect.get('last_error', '')[:120]}", file=sys.stderr)
 

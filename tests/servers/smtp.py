@@ -3,7 +3,8 @@
 Fixture `smtp_sink`: `.port`, `.messages` (parsed `email.message.EmailMessage`, in arrival order),
 `.envelopes` (mail-from, rcpt-tos, raw bytes) and `.wait_for(count, timeout)`, a bounded wait.
 Set `.refuse_rcpt` to a set of addresses to answer 550 for them, `.temp_fail` to answer 451, or
-`.busy` to answer 421 to MAIL FROM (a server shedding load). `.spool`, when set, is a directory where
+`.busy` to answer 421 to MAIL FROM (a server shedding load); `.refused` counts those answers.
+`.stop_listening()` / `.start_listening()` close and reopen the port (connection refused meanwhile). `.spool`, when set, is a directory where
 each accepted message is also written as `<arrival number>.eml` before the 250 (for other processes).
 `running_sink()` starts one outside pytest (benches, campaign drivers).
 """
@@ -41,11 +42,23 @@ class SmtpSink:
     busy: bool = False
     spool: Path | None = None
     port: int = 0
+    refused: int = 0
     _arrived: threading.Condition = field(default_factory=threading.Condition)
+    _controller: Controller | None = None
+
+    def start_listening(self) -> None:
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop_listening(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
 
     # aiosmtpd handler hooks
     async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802
         if self.busy:
+            self.refused += 1
             return "421 4.3.2 service not available, closing transmission channel"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
@@ -53,6 +66,7 @@ class SmtpSink:
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         if self.temp_fail:
+            self.refused += 1
             return "451 4.3.0 try again later"
         if address.lower() in self.refuse_rcpt:
             return "550 5.1.1 no such user"
@@ -90,12 +104,11 @@ class SmtpSink:
 def running_sink(spool: Path | None = None) -> Iterator[SmtpSink]:
     sink = SmtpSink(spool=spool)
     sink.port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
-    controller.start()
+    sink.start_listening()
     try:
         yield sink
     finally:
-        controller.stop()
+        sink.stop_listening()
 
 
 @pytest.fixture
