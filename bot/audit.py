@@ -233,7 +233,7 @@ class PostgresAuditLog(AuditLog):
 
         from bot.store.postgres_store import AUDIT_LOCK
 
-        with self.store.pool.connection() as conn, conn.transaction():
+        with self.store.connection() as conn:  # its own transaction, even inside a caller's
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK,))
             head = conn.execute("SELECT doc FROM dsarbot_documents WHERE collection = 'kv' AND key = 'audit_head'")\
                 .fetchone()
@@ -247,7 +247,7 @@ class PostgresAuditLog(AuditLog):
             return event
 
     def _rows(self) -> Iterator[dict[str, Any]]:
-        with self.store.pool.connection() as conn:
+        with self.store.connection() as conn:
             for (event,) in conn.execute("SELECT event FROM dsarbot_audit ORDER BY seq"):
                 yield event
 

@@ -5,12 +5,19 @@ claimed on (`status`, `due_at`) are generated columns with an index, and claimin
 `SELECT ... FOR UPDATE SKIP LOCKED` so two instances never take the same effect while its lease
 runs. Read-modify-write takes a transaction-scoped advisory lock on the key, which also covers
 keys that do not exist yet. Schema changes are numbered migrations applied once, under a lock.
+
+A database restart is not seen by callers: pooled connections that died while idle fail at BEGIN,
+before any work, and are replaced (`connection`); statements that can run twice without harm
+(reads, upserts, deletes) are run once more if their connection dies under them. A transaction
+that was under way when the database went away fails: its caller retries it (the outbox, the
+mailbox and the web requests all do).
 """
 from __future__ import annotations
 
+import functools
 import threading
-from contextlib import contextmanager
-from typing import Any, Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any, Callable, Iterator, TypeVar
 
 import psycopg
 from psycopg import Connection
@@ -58,6 +65,25 @@ def migrate(conn: Connection) -> int:
         return len(MIGRATIONS)
 
 
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _twice_if_cut(method: _Method) -> _Method:
+    """For statements that can run twice without harm: if the connection dies under it (the database
+    restarted), run it once more on a fresh one. Not inside a caller's transaction: that one failed."""
+    @functools.wraps(method)
+    def run(self: "PostgresStore", *args: Any, **kwargs: Any) -> Any:
+        if getattr(self._local, "conn", None) is not None:
+            return method(self, *args, **kwargs)
+        try:
+            return method(self, *args, **kwargs)
+        except psycopg.OperationalError:
+            self.pool.check()
+            return method(self, *args, **kwargs)
+
+    return run  # type: ignore[return-value]
+
+
 class PostgresStore(Store):
     """Store on PostgreSQL; thread-safe, and safe across processes and hosts."""
 
@@ -74,18 +100,39 @@ class PostgresStore(Store):
 
     # --- connections and transactions ----------------------------------------------------------
     @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A pooled connection in a transaction of its own (committed at the end, rolled back on error).
+
+        A connection that died while idle in the pool (the database restarted, or an administrator
+        ended it) fails at BEGIN, before any work: it is dropped, the pool checks the others, and a
+        fresh one is used."""
+        for attempt in range(2):
+            opening = ExitStack()
+            conn = opening.enter_context(self.pool.connection())
+            try:
+                opening.enter_context(conn.transaction())
+            except psycopg.OperationalError:
+                opening.close()  # the pool discards the broken connection
+                if attempt:
+                    raise
+                self.pool.check()
+                continue
+            with opening:
+                yield conn
+            return
+
+    @contextmanager
     def _conn(self) -> Iterator[Connection]:
         current = getattr(self._local, "conn", None)
         if current is not None:
             yield current
             return
-        with self.pool.connection() as conn:
-            with conn.transaction():
-                self._local.conn = conn
-                try:
-                    yield conn
-                finally:
-                    self._local.conn = None
+        with self.connection() as conn:
+            self._local.conn = conn
+            try:
+                yield conn
+            finally:
+                self._local.conn = None
 
     @contextmanager
     def transaction(self) -> Iterator["PostgresStore"]:
@@ -93,12 +140,14 @@ class PostgresStore(Store):
             yield self
 
     # --- the Store interface -------------------------------------------------------------------
+    @_twice_if_cut
     def get(self, collection: str, key: str) -> Doc | None:
         with self._conn() as conn:
             row = conn.execute("SELECT doc FROM dsarbot_documents WHERE collection = %s AND key = %s",
                                (collection, key)).fetchone()
             return row[0] if row else None
 
+    @_twice_if_cut
     def put(self, collection: str, key: str, doc: Doc) -> None:
         with self._conn() as conn:
             conn.execute("INSERT INTO dsarbot_documents (collection, key, doc) VALUES (%s, %s, %s) "
@@ -112,6 +161,7 @@ class PostgresStore(Store):
                                (collection, key, Jsonb(doc))).fetchone()
             return row is not None
 
+    @_twice_if_cut
     def delete(self, collection: str, key: str) -> None:
         with self._conn() as conn:
             conn.execute("DELETE FROM dsarbot_documents WHERE collection = %s AND key = %s", (collection, key))
@@ -126,6 +176,7 @@ class PostgresStore(Store):
                 self.put(collection, key, new)
             return new
 
+    @_twice_if_cut
     def find(self, collection: str, where: dict[str, Any] | None = None) -> list[Doc]:
         with self._conn() as conn:
             if where:
@@ -137,16 +188,19 @@ class PostgresStore(Store):
                                 (collection,)).fetchall()
             return [r[0] for r in rows]
 
+    @_twice_if_cut
     def keys(self, collection: str) -> list[str]:
         with self._conn() as conn:
             rows = conn.execute("SELECT key FROM dsarbot_documents WHERE collection = %s ORDER BY key",
                                 (collection,)).fetchall()
             return [r[0] for r in rows]
 
+    @_twice_if_cut
     def collections(self) -> list[str]:
         with self._conn() as conn:
             return [r[0] for r in conn.execute("SELECT DISTINCT collection FROM dsarbot_documents ORDER BY 1")]
 
+    @_twice_if_cut
     def count(self, collection: str) -> int:
         with self._conn() as conn:
             return conn.execute("SELECT count(*) FROM dsarbot_documents WHERE collection = %s",

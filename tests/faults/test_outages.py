@@ -1,4 +1,5 @@
-"""Outages: SMTP, Slack and Zendesk down, refusing or rate limiting for a while. Afterwards nothing is lost or doubled and every case is legal (the
+"""Outages: SMTP, Slack and Zendesk down, refusing or rate limiting for a while, and the database
+restarting under the service. Afterwards nothing is lost or doubled and every case is legal (the
 same checks as after kills: tests/faults/checks.py, with no kill to excuse any duplicate mail).
 
 The whole flow runs in this process on an injected clock: retries and Retry-After waits are moves
@@ -12,16 +13,20 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import psycopg
 
 from bot.demo_shop import seed_demo_shop
 from bot.models import parse_datetime
 from bot.service import Service, build_service
+from bot.store import StoreError
 from tests.fakes.slack import FakeSlack
 from tests.fakes.zendesk import FakeZendesk
+from tests.faults.campaign import Kill
 from tests.faults.checks import Findings, check_round
 from tests.faults.runner import DONE, Runner
 from tests.faults.scenario import Spec, request_mail, runner_config
 from tests.servers.dovecot import Account, dovecot  # noqa: F401 - fixture
+from tests.servers.postgres import ADMIN_URL, pg_url  # noqa: F401 - fixture
 from tests.servers.smtp import SmtpSink, running_sink
 
 SENDERS = [4, 5, 3]  # a newsletter subscriber, a stranger, a customer with a loyalty account
@@ -156,3 +161,49 @@ def test_smtp_down_for_two_hours_still_loses_nothing(tmp_path, dovecot):
         assert findings.problems == [], "\n".join(findings.problems)
         assert findings.lost == 0 and sum(findings.duplicates.values()) == 0, findings.duplicates
         assert "effect_failed:mail.send" in flagged  # agents were told while it lasted
+
+
+def _terminate_backends(url: str) -> int:
+    """What a database restart does to the service's connections (without restarting a server that
+    other tests share): every backend of this database is terminated."""
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        rows = admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                             "WHERE datname = %s AND pid <> pg_backend_pid()", (name,)).fetchall()
+    return len(rows)
+
+
+def test_the_database_restarting_again_and_again_loses_nothing(tmp_path, dovecot, pg_url):
+    """At every other pass the database 'restarts' between operations (all its connections are cut),
+    and at every tenth case change, and the first delivery, in the middle of the change's transaction.
+    That delivery's mail was sent and the record of it fails: it is sent again on retry (the same
+    Message-ID), the one duplicate allowed here, as after a kill at the same point."""
+    with world(tmp_path, dovecot, store_url=pg_url) as w:
+        passes = {"n": 0, "restarts": 0, "changes": 0}
+        cut: list[Kill] = []  # restarts inside a transaction, described as the kill they amount to
+
+        def tick() -> None:
+            passes["n"] += 1
+            if passes["n"] % 2 == 0:
+                passes["restarts"] += bool(_terminate_backends(pg_url))
+
+        def restart_mid_transaction(change) -> list:
+            passes["changes"] += 1
+            first_delivery = change.action == "deliver" and not any(k.checkpoint == "deliver.mailed" for k in cut)
+            if (passes["changes"] % 10 == 0 or first_delivery) and _terminate_backends(pg_url):
+                # `deliver` records a delivery mail already sent: failing it is a kill at deliver.mailed
+                where = "deliver.mailed" if change.action == "deliver" else "store.case_committed"
+                cut.append(Kill(f"{where}:{passes['changes']}", 0, len(w.sink.envelopes)))
+            return []
+
+        w.service.cases.planners.insert(0, restart_mid_transaction)
+        runner = w.run(tick, tolerate=(psycopg.Error, StoreError))
+        findings = Findings()
+        check_round(w.spec, w.account, w.slack, w.sink, cut, findings, w.zendesk)
+        assert findings.problems == [], "\n".join(findings.problems)
+        assert findings.lost == 0 and findings.unexplained == 0
+        assert {kind: n for kind, n in findings.duplicates.items() if kind != "emails"} == {}
+        assert passes["restarts"] >= 3 and len(cut) >= 4
+        assert findings.duplicates["emails"] <= sum(k.checkpoint == "deliver.mailed" for k in cut) == 1
+        # a restart between operations is not even seen; one in a transaction fails that step only
+        assert len(runner.errors) <= len(cut), runner.errors
