@@ -49,6 +49,8 @@ def prepare(service: Service, case_id: str) -> dict[str, Any]:
     case = cases.get(case_id)
     if case.state == State.VERIFIED:
         case = cases.transition(case.id, "start_gathering", "system")
+    if case.state == State.GATHERING_FAILED and case.gathering.get("complete") is False:
+        flag_failed_sources(service, case)  # a process killed between the two left it unflagged
     if case.state != State.GATHERING:
         return {"skipped": str(case.state)}
     gatherer = service.component("gatherer")
@@ -65,8 +67,9 @@ def prepare(service: Service, case_id: str) -> dict[str, Any]:
         def keep_status(c: Case) -> None:
             c.gathering = {"sources": status, "complete": False, "at": service.now().isoformat()}
 
-        cases.transition(case.id, "gathering_failed", "system", mutate=keep_status, detail={"count": len(failed)})
-        cases.flag(case.id, "sources_failed", "no answer from: " + ", ".join(failed) + " (retry or refuse with reasons)")
+        case = cases.transition(case.id, "gathering_failed", "system", mutate=keep_status,
+                                detail={"count": len(failed)})
+        flag_failed_sources(service, case)
         return {"complete": False, "failed": failed}
     draft = drafter.draft(case, result)
     checkpoint("draft.written")
@@ -82,6 +85,16 @@ def prepare(service: Service, case_id: str) -> dict[str, Any]:
     cases.transition(case.id, "gathered", "system", mutate=keep_draft, detail={"draft_hash": draft["hash"]})
     log.info("case %s drafted (%d records)", case.ref, len(result.records))
     return {"complete": True, "draft_hash": draft["hash"]}
+
+
+def flag_failed_sources(service: Service, case: Case) -> None:
+    """Tell agents which sources failed this gathering, once (unless a flag since the failure says it)."""
+    since = case.gathering.get("at", "")
+    if any(f.code == "sources_failed" and f.at >= since for f in case.flags):
+        return
+    failed = sorted(name for name, s in case.gathering.get("sources", {}).items() if s.get("status") != "ok")
+    service.cases.flag(case.id, "sources_failed",
+                       "no answer from: " + ", ".join(failed) + " (retry or refuse with reasons)")
 
 
 def setup(service: Service) -> None:

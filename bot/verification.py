@@ -152,6 +152,7 @@ class Verifier:
         """Look up the addresses on file and ask for identity. Idempotent: runs once per case."""
         case = self.cases.get(case_id)
         if case.state != State.RECEIVED or case.verification.get("challenges"):
+            self._raise_flags(case)  # a process killed between asking and flagging left them unraised
             return {"skipped": str(case.state)}
         lookup: ContactsLookup | None = self.service.component("gatherer")
         if lookup is None:
@@ -180,6 +181,7 @@ class Verifier:
                 "contacts": contacts, "subject_contacts": subject_contacts,
                 "gates": {"mandate": "pending"} if c.third_party else {},
                 "verified": False,
+                "flags": [list(flag) for flag in choice.flags],  # raised just after; kept to finish after a crash
             }
 
         if not choice.targets:
@@ -187,10 +189,16 @@ class Verifier:
         else:
             self.cases.transition(case.id, "request_identity", "system", mutate=ask,
                                   detail={"count": len(choice.targets)})
-        for code, detail in choice.flags:
-            self.cases.flag(case.id, code, detail)
+        self._raise_flags(self.cases.get(case.id))
         log.info("case %s: identity requested (%d code(s))", case.ref, len(choice.targets))
         return {"targets": len(choice.targets)}
+
+    def _raise_flags(self, case: Case) -> None:
+        """The flags the target choice asked for, each raised once (never again once an agent resolved it)."""
+        raised = {f.code for f in case.flags}
+        for code, detail in case.verification.get("flags", []):
+            if code not in raised:
+                self.cases.flag(case.id, code, detail)
 
     def send_code(self, case_id: str, slot: int) -> dict[str, Any]:
         """Issue a fresh code for one target and mail it with the link. Replaces the slot's last code."""

@@ -3,7 +3,10 @@
 - the audit file: killed after an event line, before its head (the next append used to reuse the
   sequence number and break the chain), and a line cut in the middle;
 - the outbox: an effect leased by a killed process is run at once by the next one (it used to wait
-  for the lease, two minutes), while a live worker's lease, or another host's, is respected.
+  for the lease, two minutes), while a live worker's lease, or another host's, is respected;
+- key files created empty by a kill (the service could never start again);
+- handlers that change the case, then flag it: a kill in between used to lose the flags for good
+  (the retried effect found the case changed and did nothing).
 """
 from __future__ import annotations
 
@@ -15,7 +18,10 @@ import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from bot.audit import AUDIT_FILE, HEAD_FILE, FileAuditLog
+from bot.models import Person
 from bot.outbox import Effect, Outbox
 from bot.store import open_store
 from tests.shared import REPO
@@ -155,3 +161,65 @@ def test_a_key_file_left_empty_by_a_kill_is_regenerated_and_both_keys_work(tmp_p
     assert len(secret_key(config)) == 64 and secret_key(config) == secret_key(config)
     assert (data / KEY_FILE).stat().st_mode & 0o777 == 0o600
     assert not list(data.glob(".*.tmp"))
+
+
+def _killed_at_the_first_flag(service):
+    """The process dies right after the change before a flag was committed, before the flag."""
+    real = service.cases.flag
+
+    def dies(*args, **kwargs):
+        service.cases.flag = real
+        raise KeyboardInterrupt("killed")
+
+    service.cases.flag = dies
+
+
+def test_killed_between_asking_for_identity_and_its_flags_the_restart_raises_them(tmp_path):
+    from tests.identity_support import Clock, email_message, make_service, run_outbox
+
+    clock = Clock()
+    on_file = {"alice@shop.example": {"order_reference": "A1001"}}
+    service, _, _ = make_service(tmp_path, clock, on_file)
+    case_id = service.components["intake"].receive(email_message("al1ce@shop.example")).case_id
+    service.cases.record(case_id, "test_identifiers", "test",
+                         lambda c: c.subject.identifiers.update(order_reference="A1001"))
+    _killed_at_the_first_flag(service)
+    with pytest.raises(KeyboardInterrupt):
+        run_outbox(service)
+    assert service.cases.get(case_id).state == "awaiting_identity" and not service.cases.get(case_id).flags
+    service.close()
+    service, _, _ = make_service(tmp_path, clock, on_file)  # restarted: the effect runs again
+    run_outbox(service)
+    assert [f.code for f in service.cases.get(case_id).flags] == ["sender_differs_from_file"]
+    service.close()
+
+
+def test_killed_between_a_failed_gathering_and_its_flag_the_restart_raises_it(tmp_path):
+    from tests.identity_support import Clock, make_service, run_outbox
+
+    class SourceDown:
+        complete = False
+        records: list = []
+        sources = {"shop_db": {"status": "timeout", "error": "no answer in 30 s"}}
+
+    class Gatherer:
+        def gather(self, query, rights):
+            return SourceDown()
+
+    clock = Clock()
+    service, _, _ = make_service(tmp_path, clock)
+    case = service.cases.open(received_at=clock(), rights=["access"], language="en", channel="desk",
+                              requester=Person(email="bob@shop.example"))
+    service.components["gatherer"] = Gatherer()
+    service.cases.transition(case.id, "verify", "agent:test")
+    _killed_at_the_first_flag(service)
+    with pytest.raises(KeyboardInterrupt):
+        run_outbox(service)
+    assert service.cases.get(case.id).state == "gathering_failed" and not service.cases.get(case.id).flags
+    service.close()
+    service, _, _ = make_service(tmp_path, clock)
+    service.components["gatherer"] = Gatherer()
+    run_outbox(service)
+    flags = service.cases.get(case.id).flags
+    assert [f.code for f in flags] == ["sources_failed"] and "shop_db" in flags[0].detail
+    service.close()
