@@ -99,5 +99,7 @@ def flag_failed_sources(service: Service, case: Case) -> None:
 
 def setup(service: Service) -> None:
     service.cases.add_planner(plan_prepare)
-    service.outbox.register(PREPARE, lambda effect: prepare(service, effect["case_id"]))
+    # a case left in `gathering` by a prepare that gave up could never be retried by an agent (start_gathering
+    # is not allowed from there): keep trying, the case flagged meanwhile
+    service.outbox.register(PREPARE, lambda effect: prepare(service, effect["case_id"]), keep_trying=True)
 
