@@ -4,10 +4,13 @@
 
 Runs the campaign of tests/faults/campaign.py: rounds of `--requests` mails APPENDed to a throw-away
 Dovecot, each brought to the end (verified, gathered from the demo shop, drafted, approved,
-delivered through the portal, closed) by runner lives killed at (checkpoint, n) kill points drawn
-with the seed, until `--kill-points` distinct points have killed a life. Every round is then checked
+delivered through the portal, closed; a Zendesk ticket, notes and Slack posts on the way) by
+runner lives killed at (checkpoint, n) kill points drawn with the seed, until `--kill-points`
+distinct points have killed a life. Every round is then checked
 (tests/faults/checks.py). Prints the kill points tried, requests lost (target 0), duplicates by kind
-(target 0; mails are at least once over SMTP, see below), the wall time and this command.
+(target 0; mails are at least once over SMTP: a kill between the server's acceptance and the
+outbox's record of it sends the mail again, with the same Message-ID, and each such duplicate must
+be explained by a kill in that window), the wall time and this command.
 """
 from __future__ import annotations
 
@@ -38,7 +41,7 @@ def main() -> int:
                           kills_per_round=args.kills_per_round, postgres=args.store == "postgresql",
                           log=print if args.verbose else (lambda line: None))
     findings = report.findings
-    kinds = ["cases", "slack_posts", "emails"]
+    kinds = ["cases", "tickets", "notes", "slack_posts", "emails"]
     print(f"command:               python {' '.join(shlex.quote(a) for a in sys.argv)}")
     print(f"store:                 {args.store}")
     print(f"kill points tried:     {report.distinct_points} distinct (checkpoint, n), {len(report.kills)} kills, "
