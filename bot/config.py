@@ -89,6 +89,17 @@ class MailboxConfig:
 
 
 @dataclass
+class MaildirConfig:
+    enabled: bool = False
+    path: str = ""  # a Maildir (tmp/, new/, cur/) the mail server delivers the privacy mailbox to
+    poll_seconds: int = 10  # how often new/ is read
+    max_message_bytes: int = 60 * 1024 * 1024  # larger: headers only, flagged for an agent
+    max_attachment_bytes: int = 20 * 1024 * 1024
+    max_attachments: int = 30
+    max_failures: int = 5  # a mail failing intake this many times goes to quarantine
+
+
+@dataclass
 class SmtpConfig:
     enabled: bool = False
     host: str = "127.0.0.1"
@@ -195,6 +206,7 @@ class Config:
     jurisdiction: JurisdictionConfig = field(default_factory=JurisdictionConfig)
     reminders: RemindersConfig = field(default_factory=RemindersConfig)
     mailbox: MailboxConfig = field(default_factory=MailboxConfig)
+    maildir: MaildirConfig = field(default_factory=MaildirConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     helpdesk: HelpdeskConfig = field(default_factory=HelpdeskConfig)
     zendesk: ZendeskConfig = field(default_factory=ZendeskConfig)
@@ -350,6 +362,8 @@ def validate(config: Config) -> None:
                           "29 minutes, RFC 2177)")
     if config.mailbox.poll_seconds < 5:
         raise ConfigError("[mailbox] poll_seconds must be at least 5")
+    if config.maildir.poll_seconds < 1 or config.maildir.max_failures < 1:
+        raise ConfigError("[maildir] poll_seconds and max_failures must be at least 1")
     if config.smtp.enabled and config.smtp.ssl and config.smtp.starttls:
         raise ConfigError("[smtp] ssl and starttls exclude each other: ssl for port 465, starttls for 587")
     if "@" not in config.smtp.from_address:

@@ -40,6 +40,7 @@ INTEGRATIONS: list[str] = [
     "integrations.slack",
     "bot.acknowledgement",
     "integrations.mailbox",
+    "integrations.maildir",  # a Maildir folder as the privacy mailbox (and the demo's inbox)
 ]
 
 
