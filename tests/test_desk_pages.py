@@ -148,6 +148,18 @@ def test_sent_mail_shows_text_escaped(agent):
     assert "<script>" not in html and "auto-generated" in html
 
 
+def test_sent_mail_links_only_to_this_service(agent, seeded):
+    base = seeded.service.config.service.base_url.rstrip("/")
+    (seeded.service.data_dir / "sent-mail" / "0002-code.eml").write_text(
+        "From: x@shop.example\nTo: nina.soon@example.com\nSubject: code\n\n"
+        f"Open {base}/verify/AbC_1-2 now.\nNot this: https://evil.example/x?<b>\n"
+        f'Nor this: {base}/verify/"onmouseover="alert(1)\n')
+    html = agent.get("/desk/sent-mail/0002-code.eml").get_data(as_text=True)
+    assert f'<a href="{base}/verify/AbC_1-2" rel="noreferrer">{base}/verify/AbC_1-2</a> now.' in html
+    assert "https://evil.example/x?&lt;b&gt;" in html and 'href="https://evil.example' not in html
+    assert 'onmouseover="' not in html
+
+
 @pytest.mark.parametrize("name", ["..%2F..%2Fsecret.key", "../secret.key", "0001-ack.txt", ".hidden.eml"])
 def test_sent_mail_names_cannot_leave_the_folder(agent, seeded, name):
     (seeded.service.data_dir / "sent-mail" / ".hidden.eml").write_text("From: x\n\nhidden")
