@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -103,7 +104,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dsarbot", description=__doc__)
-    parser.add_argument("--config", "-c", help="TOML configuration file (see config/dsarbot.example.toml)")
+    parser.add_argument("--config", "-c", default=os.environ.get("DSARBOT_CONFIG") or None,
+                        help="TOML configuration file (see config/dsarbot.example.toml); default: $DSARBOT_CONFIG")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="run the service (web app, webhooks, mailbox, scheduler)")

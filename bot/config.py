@@ -33,6 +33,7 @@ class ServiceConfig:
     port: int = 8080
     base_url: str = "http://127.0.0.1:8080"  # public URL of this service (links in mails and Slack)
     secret_key: str = ""  # signs sessions and links; generated into the data dir when empty
+    vault_key: str = ""  # Fernet key of the encrypted files; generated into the data dir when empty
     log_level: str = "INFO"
     shop_name: str = "Demo Shop"
     privacy_address: str = "confidentialite@shop.example"  # our own mailbox: the loop guard knows it

@@ -87,8 +87,9 @@ class Vault:
 
 
 def vault_of(service) -> Vault:
-    """The service's one vault (`service.components["vault"]`), created on first use."""
+    """The service's one vault (`service.components["vault"]`), created on first use, with the key
+    from `[service] vault_key` (environment: DSARBOT_SERVICE__VAULT_KEY) or else `<data_dir>/vault.key`."""
     vault = service.components.get("vault")
     if vault is None:
-        vault = service.components["vault"] = Vault(service.data_dir)
+        vault = service.components["vault"] = Vault(service.data_dir, service.config.service.vault_key)
     return vault
