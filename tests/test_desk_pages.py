@@ -81,6 +81,22 @@ def test_case_page_shows_clock_cues_verification_draft_and_history(agent, seeded
     assert f'<iframe class="letter" sandbox src="/desk/cases/{case.ref}/draft/letter"' in html
 
 
+def test_the_draft_panel_shows_what_to_check_before_approving(agent, seeded):
+    case = seeded.case("drafted")
+    html = agent.get(f"/desk/cases/{case.ref}").get_data(as_text=True)
+    assert "Others&#39; data removed (Art. 15(4))</dt>\n      <dd>none" in html
+    seeded.service.cases.record(case.id, "redraft", "system", lambda c: c.draft.update(
+        redactions=[{"source": "shop", "system": "PrestaShop", "entity": "ps_customer_message", "record_id": "7",
+                     "field": "message", "kind": "email", "count": 2}],
+        repeat_requests=[{"ref": seeded.refs["overdue"], "received": "2025-03-01", "state": "delivered",
+                          "rights": ["access"]}],
+        warnings=["<b>the annex was cut</b>"]))
+    html = agent.get(f"/desk/cases/{case.ref}").get_data(as_text=True)
+    assert "PrestaShop · ps_customer_message · message: email ×2" in html
+    assert f'<a href="/desk/cases/{seeded.refs["overdue"]}">{seeded.refs["overdue"]}</a> (2025-03-01, Delivered)' in html
+    assert "&lt;b&gt;the annex was cut&lt;/b&gt;" in html
+
+
 def test_gathering_status_and_flags_on_a_failed_case(agent, seeded):
     html = agent.get(f"/desk/cases/{seeded.refs['failed']}").get_data(as_text=True)
     assert "Sources did not answer" in html and "crm" in html and "status-failed" in html
