@@ -23,7 +23,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from bot.config import Config, load_config
 from bot.demo_shop import DEMO_CUSTOMERS, demo_sources, seed_demo_shop
 from bot.i18n import t
-from bot.models import Case, Channel, Person, Right, State, utcnow
+from bot.models import Case, Channel, Person, Right, utcnow
 from bot.service import Service, build_service
 
 DEMO_AGENT = "agent"
@@ -35,8 +35,6 @@ READY_SECONDS = 60  # how long the banner waits for the walked request's code ma
 
 #: A request an agent recorded at the desk weeks ago (a phone call): shows a case due soon.
 RECORDED = [(25, [Right.ACCESS, Right.PORTABILITY], "fr", Person(email="leo.dubois@example.fr", name="Léo Dubois"))]
-
-log = logging.getLogger(__name__)
 
 
 def demo_config(data_dir: Path, host: str, port: int, agent_password: str = "") -> Config:

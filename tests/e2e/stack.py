@@ -186,7 +186,8 @@ def stack_config(data_dir: Path, base_url: str, account: Account, smtp_port: int
     return load_config(None, environ={}, overrides={
         "service": {"data_dir": str(data_dir), "base_url": base_url, "shop_name": "La Boutique",
                     "privacy_address": PRIVACY},
-        "mailbox": account.config_overrides(poll_seconds=30, use_idle=True),
+        # IDLE brings the mail; the safety-net poll is set far beyond the test so it cannot be what did
+        "mailbox": account.config_overrides(poll_seconds=600, use_idle=True),
         "smtp": {"enabled": True, "host": "127.0.0.1", "port": smtp_port, "starttls": False,
                  "from_address": PRIVACY, "from_name": "La Boutique - Données personnelles"},
         "helpdesk": {"kind": "zendesk"},
