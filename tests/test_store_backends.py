@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
@@ -47,6 +49,48 @@ def test_concurrent_updates_lose_nothing(store: Store) -> None:
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(bump, range(200)))
     assert store.get("kv", "counter") == {"n": 200}
+
+
+def test_get_for_update_serialises_check_then_act(store: Store) -> None:
+    """Read, decide, write in one transaction: with the key held nobody interleaves (lost updates)."""
+    def bump(_: int) -> None:
+        with store.transaction():
+            current = store.get_for_update("kv", "n") or {"n": 0}
+            store.put("kv", "n", {"n": current["n"] + 1})
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(bump, range(100)))
+    assert store.get("kv", "n") == {"n": 100}
+
+
+def test_exclusive_is_held_by_one_at_a_time(store: Store) -> None:
+    inside, most, order = [0], [0], []
+    guard = threading.Lock()
+
+    def work(i: int) -> None:
+        with store.exclusive("mailbox:a@b:INBOX") as held:
+            assert held
+            with guard:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            time.sleep(0.01)
+            with guard:
+                inside[0] -= 1
+                order.append(i)
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(work, range(12)))
+    assert most[0] == 1 and len(order) == 12
+    with store.exclusive("job:purge") as first:
+        with ThreadPoolExecutor(1) as pool:  # another thread, like another instance, does not wait
+            assert pool.submit(_held_briefly, store, "job:purge").result() is False
+            assert pool.submit(_held_briefly, store, "job:other").result() is True
+        assert first
+
+
+def _held_briefly(store: Store, name: str) -> bool:
+    with store.exclusive(name, wait=False) as held:
+        return held
 
 
 def test_claims_never_overlap(store: Store) -> None:

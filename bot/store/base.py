@@ -1,7 +1,9 @@
 """The store interface every backend implements (TinyDB embedded, PostgreSQL at scale).
 
 Documents are JSON-able dicts kept in named collections under a string key. Callers never see
-the backend: they read, write atomically (`update`, `transaction`) and claim due work (`claim_due`).
+the backend: they read, write atomically (`update`, `transaction`), claim due work (`claim_due`)
+and, when several instances share the store, serialise on a key (`get_for_update`) or on a named
+piece of work (`exclusive`).
 """
 from __future__ import annotations
 
@@ -45,6 +47,12 @@ class Store(ABC):
     def delete(self, collection: str, key: str) -> None: ...
 
     @abstractmethod
+    def get_for_update(self, collection: str, key: str) -> Doc | None:
+        """`get`, and inside a `transaction` keep every other writer of this key (`update`,
+        `get_for_update`, in any process) waiting until the transaction ends. Also for keys that
+        do not exist yet. The read-modify-write of a case, or the check-then-act of intake."""
+
+    @abstractmethod
     def update(self, collection: str, key: str, fn: Updater) -> Doc | None:
         """Atomic read-modify-write: `fn` gets the current doc (or None) and returns the new one
         (None deletes). Returns what was written."""
@@ -67,6 +75,12 @@ class Store(ABC):
 
         Two workers never get the same document while its lease runs; an expired lease (a crashed
         worker) makes it claimable again, which gives at-least-once execution."""
+
+    @abstractmethod
+    def exclusive(self, name: str, wait: bool = True) -> AbstractContextManager[bool]:
+        """Hold the named lock across threads, processes and (PostgreSQL) hosts: yields True while
+        held; with `wait=False` yields False at once when someone else holds it. For work that one
+        instance at a time must do (a mailbox pass, a purge); released if the holder dies."""
 
     @abstractmethod
     def collections(self) -> list[str]:

@@ -3,8 +3,10 @@
 Same interface as the embedded store. Documents live in one table as JSONB; the fields work is
 claimed on (`status`, `due_at`) are generated columns with an index, and claiming uses
 `SELECT ... FOR UPDATE SKIP LOCKED` so two instances never take the same effect while its lease
-runs. Read-modify-write takes a transaction-scoped advisory lock on the key, which also covers
-keys that do not exist yet. Schema changes are numbered migrations applied once, under a lock.
+runs. Read-modify-write (`update`, `get_for_update`) takes a transaction-scoped advisory lock on the
+key, which also covers keys that do not exist yet; `exclusive` is a session-level advisory lock on
+a connection of its own, released by PostgreSQL if the instance dies. Schema changes are numbered
+migrations applied once, under a lock.
 """
 from __future__ import annotations
 
@@ -116,10 +118,31 @@ class PostgresStore(Store):
         with self._conn() as conn:
             conn.execute("DELETE FROM dsarbot_documents WHERE collection = %s AND key = %s", (collection, key))
 
-    def update(self, collection: str, key: str, fn: Updater) -> Doc | None:
+    def get_for_update(self, collection: str, key: str) -> Doc | None:
         with self._conn() as conn:
             conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{collection}\x1f{key}",))
-            new = fn(self.get(collection, key))
+            return self.get(collection, key)
+
+    @contextmanager
+    def exclusive(self, name: str, wait: bool = True) -> Iterator[bool]:
+        lock = "SELECT pg_advisory_lock(hashtextextended(%s, 1))" if wait else \
+            "SELECT pg_try_advisory_lock(hashtextextended(%s, 1))"
+        with self.pool.connection() as conn:  # autocommit: the lock belongs to the session
+            held = conn.execute(lock, (name,)).fetchone()[0] is not False
+            if not held:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                try:
+                    conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 1))", (name,))
+                except psycopg.Error:
+                    conn.close()  # a lost session lost its locks; never hand the pool a holder
+
+    def update(self, collection: str, key: str, fn: Updater) -> Doc | None:
+        with self._conn() as conn:
+            new = fn(self.get_for_update(collection, key))
             if new is None:
                 self.delete(collection, key)
             else:

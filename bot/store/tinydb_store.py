@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -238,6 +239,26 @@ class TinyDBStore(Store):
                 return False
             self._raw(collection, write=True)[key] = copy.deepcopy(doc)
             return True
+
+    def get_for_update(self, collection: str, key: str) -> Doc | None:
+        return self.get(collection, key)  # a transaction here already excludes every other writer
+
+    @contextmanager
+    def exclusive(self, name: str, wait: bool = True) -> Iterator[bool]:
+        # flock: separate opens conflict even within one process, so threads are covered too
+        locks = self.data_dir / "locks"
+        locks.mkdir(exist_ok=True)
+        digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:32]
+        with open(locks / f"{digest}.lock", "a+") as fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
     def delete(self, collection: str, key: str) -> None:
         with self.transaction():
