@@ -3,8 +3,10 @@
 Every change goes through `CaseBook.transition` (state changes) or `CaseBook.record` (other audited
 changes: extension, flags, links to tickets). Each one, in one store transaction, checks the
 action, writes the case with a new version and queues the outbox effects that the registered
-planners ask for; then it appends the audit event. The audit event is first parked in the store
-(`audit_pending`) so that a crash between the two cannot lose it (`flush_pending_audit`).
+planners ask for; once that is committed it appends the audit event. The audit event is first
+parked in the store (`audit_pending`) so that a crash between the two cannot lose it
+(`flush_pending_audit`). On PostgreSQL the case is held (`Store.get_for_update`) from the read to
+the commit, so two instances changing one case take turns instead of losing an update.
 """
 from __future__ import annotations
 
@@ -134,10 +136,15 @@ class CaseBook:
         )
         change = Change(case, "open", State.RECEIVED, State.RECEIVED, actor, {"channel": channel, "rights": rights})
         with self.store.transaction():
-            if case_id and self.store.get("cases", case_id) is not None:
-                return self.get(case_id)  # a replayed intake: the case already exists
-            self.store.put("cases", case.id, case.to_doc())
-            self.store.put("refs", f"case:{case.ref}", {"case_id": case.id})
+            # insert_new, not get-then-put: another instance may open the same replayed request now
+            if not self.store.insert_new("cases", case.id, case.to_doc()):
+                if case_id:
+                    return self.get(case_id)  # a replayed intake: the case already exists
+                raise RuntimeError(f"case id {case.id} already taken")  # pragma: no cover - uuid4
+            # refs are random (no shared counter): at hundreds a day two will meet; never hand one over
+            while not self.store.insert_new("refs", f"case:{case.ref}", {"case_id": case.id}):
+                case.ref = new_case_ref(received)
+                self.store.put("cases", case.id, case.to_doc())
             pending = self._park_audit(change)
             self._queue_effects(change)
         self._write_audit(pending)
@@ -183,7 +190,10 @@ class CaseBook:
     def _change(self, case_id: str, action: str, actor: str, check: Callable[[Case], State],
                 mutate: Mutation | None, detail: dict[str, Any], expected_version: int | None) -> Case:
         with self.store.transaction():
-            case = self.get(case_id)
+            doc = self.store.get_for_update("cases", case_id)  # held until commit: no lost update
+            if doc is None:
+                raise CaseNotFound(case_id)
+            case = Case.from_doc(doc)
             if expected_version is not None and case.version != expected_version:
                 raise IllegalTransition(case.ref, case.state, action,
                                         f"the case changed meanwhile (version {case.version}, "
@@ -294,6 +304,11 @@ class CaseBook:
         return pending
 
     def _write_audit(self, pending: dict[str, Any]) -> None:
+        """After the change is committed, also when the caller wraps it in a bigger transaction (a
+        batch of webhooks): an event must never describe a change that was rolled back."""
+        self.store.after_commit(lambda: self._append_audit(pending))
+
+    def _append_audit(self, pending: dict[str, Any]) -> None:
         self.audit.append(actor=pending["actor"], action=pending["action"], at=datetime.fromisoformat(pending["at"]),
                           case_id=pending["case_id"], case_ref=pending["case_ref"], before=pending["before"],
                           after=pending["after"], detail={**pending["detail"], "event_id": pending["id"]})
@@ -309,7 +324,7 @@ class CaseBook:
             if pending["id"] in written:
                 self.store.delete("audit_pending", pending["id"])
             else:
-                self._write_audit(pending)
+                self._append_audit(pending)
         return len(parked)
 
     def log_event(self, action: str, actor: str, case: Case | None = None, detail: dict[str, Any] | None = None) -> None:

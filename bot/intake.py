@@ -89,6 +89,17 @@ class Intake:
                 classification: Classification | None = None, parties: Parties | None = None) -> IntakeResult:
         """`classification` and `parties`, when given, come from a channel's structured fields (the form's
         ticked rights and language, who acts for whom) and replace guessing from the text."""
+        # One transaction holding the message's dedupe key: two instances handed the same item at
+        # once (a webhook retried to the other instance) take turns, and the second finds it done.
+        with self.store.transaction():
+            self.store.get_for_update("refs", f"dedupe:{dedupe_key(message)}")
+            result = self._receive(message, ticket, classification, parties)
+        for hook in self.after_receive:
+            hook(message, result)
+        return result
+
+    def _receive(self, message: Message, ticket: dict[str, str] | None, classification: Classification | None,
+                 parties: Parties | None) -> IntakeResult:
         key = dedupe_key(message)
         message.id = _derived_id("message", key)
         marker = self.store.get("refs", f"dedupe:{key}")
@@ -102,8 +113,6 @@ class Intake:
         self.store.put("refs", f"dedupe:{key}", {"status": "done", "message_id": message.id,
                                                   "case_id": result.case_id, "case_ref": result.case_ref,
                                                   "kind": result.kind})
-        for hook in self.after_receive:
-            hook(message, result)
         return result
 
     # --- routing ---------------------------------------------------------------------------------

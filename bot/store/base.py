@@ -69,6 +69,12 @@ class Store(ABC):
         """Group writes so that they all happen or none does (crash in the middle: none)."""
 
     @abstractmethod
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the outermost transaction of this thread has committed (never if it
+        rolls back); outside a transaction, now. For what must follow the data, never precede it
+        (the audit event of a change). Every callback runs; the first error is raised after."""
+
+    @abstractmethod
     def claim_due(self, collection: str, now_iso: str, worker: str, lease_until_iso: str, limit: int = 10) -> list[Doc]:
         """Claim up to `limit` documents with `status == "pending"`, `due_at <= now_iso` and no live
         lease (`lease_until` absent or `< now_iso`); set their lease to `worker` until `lease_until_iso`.
@@ -96,3 +102,15 @@ class Store(ABC):
 
     def close(self) -> None:
         """Release files and connections."""
+
+
+def run_callbacks(callbacks: list[Callable[[], None]]) -> None:
+    """Run them all, then raise the first error (for `after_commit`)."""
+    first: BaseException | None = None
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception as exc:  # noqa: BLE001 - the others must still run
+            first = first or exc
+    if first is not None:
+        raise first

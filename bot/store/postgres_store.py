@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import psycopg
 from psycopg import Connection
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from bot.store.base import Doc, Store, StoreError, Updater
+from bot.store.base import Doc, Store, StoreError, Updater, run_callbacks
 
 MIGRATIONS: list[str] = [
     """
@@ -81,13 +81,26 @@ class PostgresStore(Store):
         if current is not None:
             yield current
             return
-        with self.pool.connection() as conn:
-            with conn.transaction():
-                self._local.conn = conn
-                try:
-                    yield conn
-                finally:
-                    self._local.conn = None
+        self._local.after = []
+        try:
+            with self.pool.connection() as conn:
+                with conn.transaction():
+                    self._local.conn = conn
+                    try:
+                        yield conn
+                    finally:
+                        self._local.conn = None
+        except BaseException:
+            self._local.after = []
+            raise
+        callbacks, self._local.after = self._local.after, []
+        run_callbacks(callbacks)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        if getattr(self._local, "conn", None) is not None:
+            self._local.after.append(callback)
+        else:
+            callback()
 
     @contextmanager
     def transaction(self) -> Iterator["PostgresStore"]:

@@ -21,13 +21,13 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Table
 
-from bot.store.base import Doc, Store, StoreError, Updater
+from bot.store.base import Doc, Store, StoreError, Updater, run_callbacks
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +142,7 @@ class TinyDBStore(Store):
         self._lock_fh = open(self.data_dir / LOCK_FILE, "a+")
         self._thread_lock = threading.RLock()
         self._depth = 0
+        self._after: list[Callable[[], None]] = []
         with self._process_lock():
             self._recover()
         self._storage_holder: list[AtomicJSONStorage] = []
@@ -191,6 +192,7 @@ class TinyDBStore(Store):
 
     @contextmanager
     def transaction(self) -> Iterator["TinyDBStore"]:
+        callbacks: list[Callable[[], None]] = []
         with self._thread_lock:
             if self._depth:
                 self._depth += 1
@@ -201,15 +203,26 @@ class TinyDBStore(Store):
                 return
             with self._process_lock():
                 self._depth = 1
+                self._after = []
                 self._storage.begin()
                 try:
                     yield self
                     self._storage.commit()
+                    callbacks = self._after
                 except BaseException:
                     self._storage.rollback()
                     raise
                 finally:
                     self._depth = 0
+                    self._after = []
+        run_callbacks(callbacks)  # committed, and the locks released
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        with self._thread_lock:
+            if self._depth:
+                self._after.append(callback)
+                return
+        callback()
 
     def _raw(self, collection: str, write: bool = False) -> dict[str, Any]:
         """The collection as TinyDB keeps it in the file ({key: doc}); O(1) keyed access.
