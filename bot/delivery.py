@@ -23,7 +23,7 @@ from typing import Any, Iterable
 from bot.addresses import normalize_email
 from bot.cases import Change
 from bot.exports.aes_zip import encrypted_zip, new_password, plain_zip
-from bot.identity_review import vault_of
+from bot.vault import vault_of
 from bot.models import Case, State
 from bot.otp import Check
 from bot.outbox import Effect, PermanentFailure

@@ -6,6 +6,7 @@ blueprints and scheduled jobs. Adding a system is one module plus one line in IN
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
 import logging
 import secrets
@@ -16,12 +17,15 @@ from typing import Any, Callable
 
 from bot.audit import AuditLog, FileAuditLog
 from bot.cases import CaseBook
-from bot.config import Config, jurisdiction_of
+from bot.config import Config, ConfigError, jurisdiction_of
 from bot.models import utcnow
 from bot.outbox import Outbox
 from bot.store import Store, open_store
+from bot.vault import Vault
 
 log = logging.getLogger(__name__)
+
+SHARED_KEYS = "instance_keys"  # kv: hashes of the keys every instance on the database must share
 
 #: Integration modules, set up in this order. Each has `setup(service: Service) -> None`.
 INTEGRATIONS: list[str] = [
@@ -112,10 +116,46 @@ def secret_key(config: Config) -> str:
     return path.read_text().strip()
 
 
+def _on_postgres(config: Config) -> bool:
+    return config.store.url.startswith(("postgresql:", "postgres:"))
+
+
+def open_vault(config: Config, store: Store) -> Vault:
+    """The vault beside the store: files in the data dir, or the database that all instances share."""
+    if _on_postgres(config):
+        from bot.store.postgres_store import PostgresBlobs
+
+        return Vault(config.data_path, config.service.vault_key, PostgresBlobs(store))  # type: ignore[arg-type]
+    return Vault(config.data_path, config.service.vault_key)
+
+
+def _fingerprint(secret: str | bytes) -> str:
+    data = secret.encode() if isinstance(secret, str) else secret
+    return hashlib.sha256(b"dsarbot key check\x00" + data).hexdigest()[:16]
+
+
+def check_shared_keys(config: Config, store: Store, vault: Vault) -> None:
+    """Instances on one database must share the service secret (sessions, links, codes) and the
+    vault key (files any instance wrote). Each instance's were generated into its own data dir
+    unless configured: refuse to start with other keys than the database was first used with.
+    Only a hash is kept, never a key."""
+    mine = {"secret_key": _fingerprint(secret_key(config)), "vault_key": _fingerprint(vault.key_id)}
+    if store.insert_new("kv", SHARED_KEYS, {**mine}):
+        return
+    known = store.get("kv", SHARED_KEYS) or {}
+    wrong = [name for name in ("secret_key", "vault_key") if known.get(name) != mine[name]]
+    if wrong:
+        names = {"secret_key": "[service] secret_key (DSARBOT_SERVICE__SECRET_KEY)",
+                 "vault_key": "[service] vault_key (DSARBOT_SERVICE__VAULT_KEY)"}
+        raise ConfigError(f"{' and '.join(names[w] for w in wrong)} differ from the ones this database was first "
+                          "used with: every instance on one database must have the same; copy them from the first "
+                          "instance (its data dir's secret.key and vault.key, or its environment)")
+
+
 def open_audit(config: Config, store: Store) -> AuditLog:
     """The audit trail beside the store: a file with the embedded store, a table with PostgreSQL."""
     key = config.audit.key.encode() or None
-    if config.store.url.startswith(("postgresql:", "postgres:")):
+    if _on_postgres(config):
         from bot.audit import PostgresAuditLog
 
         return PostgresAuditLog(store, key=key)
@@ -127,10 +167,18 @@ def build_service(config: Config, now: Callable[[], datetime] = utcnow,
     """Build the core, then let each integration plug itself in."""
     config.data_path.mkdir(parents=True, exist_ok=True)
     store = open_store(config.store.url, config.data_path)
+    vault = open_vault(config, store)
+    if _on_postgres(config):
+        try:
+            check_shared_keys(config, store, vault)
+        except ConfigError:
+            store.close()
+            raise
     audit = open_audit(config, store)
     cases = CaseBook(store, audit, now, jurisdiction_of(config))
     outbox = Outbox(store, now)
-    service = Service(config=config, store=store, audit=audit, cases=cases, outbox=outbox, now=now)
+    service = Service(config=config, store=store, audit=audit, cases=cases, outbox=outbox, now=now,
+                      components={"vault": vault})
 
     def flag_failed_effect(effect: dict[str, Any]) -> None:
         if effect.get("case_id"):

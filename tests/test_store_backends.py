@@ -123,6 +123,29 @@ def test_postgres_audit_chain_stays_linear_with_concurrent_writers(pg_url: str, 
     store.close()
 
 
+def test_vault_contract(store: Store, tmp_path: Path) -> None:
+    from bot.store.postgres_store import PostgresBlobs
+    from bot.vault import Vault, VaultError
+
+    blobs = PostgresBlobs(store) if hasattr(store, "pool") else None
+    vault = Vault(tmp_path / "keys", blobs=blobs)
+    vault.write("exports/c1/a_b.pdf", b"one")
+    vault.write("exports/c1/sub/two.json", b"two")
+    vault.write("exports/c10/x.pdf", b"other case")  # a sibling whose name starts the same
+    vault.write("exports/c1_/y.pdf", b"LIKE's _ is literal")
+    assert vault.read("exports/c1/a_b.pdf") == b"one" and vault.exists("exports/c1")
+    assert vault.list("exports/c1") == ["exports/c1/a_b.pdf", "exports/c1/sub/two.json"]
+    vault.delete("exports/c1")
+    assert not vault.exists("exports/c1/a_b.pdf") and vault.list("exports/c1") == []
+    assert vault.read("exports/c10/x.pdf") == b"other case" and vault.exists("exports/c1_/y.pdf")
+    with pytest.raises(FileNotFoundError):
+        vault.read("exports/c1/a_b.pdf")
+    with pytest.raises(VaultError, match="leaves the vault"):
+        vault.write("../outside", b"x")
+    with pytest.raises(VaultError, match="wrong key"):
+        Vault(tmp_path / "other-keys", blobs=vault.blobs).read("exports/c10/x.pdf")
+
+
 def test_postgres_url_errors_are_clear(tmp_path: Path) -> None:
     from bot.store import StoreError
 
@@ -160,13 +183,18 @@ def test_migrate_tinydb_to_postgres(pg_url: str, tmp_path: Path, capsys: pytest.
                                   requester=Person(email=f"p{i}@example.fr"))
         service.cases.transition(case.id, "request_identity", "system")
         refs.append(case.ref)
+    service.component("vault").write("attachments/x/proof.pdf", b"%PDF-1.4 proof")
     service.close()
     assert cli_main(["store", "migrate", "--to", pg_url, "--data-dir", str(tmp_path)]) == 0
     counts = json.loads(capsys.readouterr().out)
-    assert counts["cases"] == 5 and counts["audit_events"] == 10
-    moved = build_service(load_config(None, environ={}, overrides={"service": {"data_dir": str(tmp_path)},
-                                                                   "store": {"url": pg_url}}), now=lambda: T0)
+    assert counts["cases"] == 5 and counts["audit_events"] == 10 and counts["vault_files"] == 1
+    elsewhere = tmp_path / "other-instance"  # another instance, its own data dir, the same keys
+    moved = build_service(load_config(None, environ={"DSARBOT_SERVICE__VAULT_KEY": (tmp_path / "vault.key").read_text()},
+                                      overrides={"service": {"data_dir": str(elsewhere),
+                                                             "secret_key": (tmp_path / "secret.key").read_text()},
+                                                 "store": {"url": pg_url}}), now=lambda: T0)
     assert sorted(c.ref for c in moved.cases.all()) == sorted(refs)
+    assert moved.component("vault").read("attachments/x/proof.pdf") == b"%PDF-1.4 proof"
     assert moved.audit.verify().ok
     moved.close()
     assert cli_main(["store", "migrate", "--to", pg_url, "--data-dir", str(tmp_path)]) == 1  # never twice

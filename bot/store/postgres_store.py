@@ -40,6 +40,12 @@ MIGRATIONS: list[str] = [
         event jsonb NOT NULL
     );
     """,
+    """
+    CREATE TABLE IF NOT EXISTS dsarbot_vault (
+        path text PRIMARY KEY,
+        data bytea NOT NULL
+    );
+    """,
 ]
 
 _MIGRATION_LOCK = 7_146_201  # advisory lock ids: arbitrary constants private to dsarbot
@@ -206,3 +212,44 @@ class PostgresStore(Store):
     def close(self) -> None:
         self.pool.close()
 
+
+
+class PostgresBlobs:
+    """The vault's encrypted files in the database (bot.vault.Blobs): every instance sees them all.
+
+    Writes join the calling thread's store transaction, if any."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self.store = store
+
+    def write(self, path: str, data: bytes) -> None:
+        with self.store._conn() as conn:  # noqa: SLF001 - the same transaction as the store's writes
+            conn.execute("INSERT INTO dsarbot_vault (path, data) VALUES (%s, %s) "
+                         "ON CONFLICT (path) DO UPDATE SET data = EXCLUDED.data", (path, data))
+
+    def read(self, path: str) -> bytes:
+        with self.store._conn() as conn:  # noqa: SLF001
+            row = conn.execute("SELECT data FROM dsarbot_vault WHERE path = %s", (path,)).fetchone()
+        if row is None:
+            raise FileNotFoundError(path)
+        return bytes(row[0])
+
+    def exists(self, path: str) -> bool:
+        with self.store._conn() as conn:  # noqa: SLF001
+            return conn.execute("SELECT 1 FROM dsarbot_vault WHERE path = %s OR path LIKE %s LIMIT 1",
+                                (path, _under(path))).fetchone() is not None
+
+    def delete(self, path: str) -> None:
+        with self.store._conn() as conn:  # noqa: SLF001
+            conn.execute("DELETE FROM dsarbot_vault WHERE path = %s OR path LIKE %s", (path, _under(path)))
+
+    def list(self, folder: str) -> list[str]:
+        with self.store._conn() as conn:  # noqa: SLF001
+            rows = conn.execute("SELECT path FROM dsarbot_vault WHERE path LIKE %s ORDER BY path",
+                                (_under(folder),)).fetchall()
+        return [r[0] for r in rows if not r[0].rsplit("/", 1)[-1].startswith(".")]
+
+
+def _under(folder: str) -> str:
+    """A LIKE pattern for everything inside `folder` (its own % and _ taken literally)."""
+    return folder.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"

@@ -110,7 +110,7 @@ class PollResult:
 
 
 class MailboxChannel:
-    """Drives intake from one IMAP folder. Thread-safe: one pass at a time per process."""
+    """Drives intake from one IMAP folder. One pass at a time per folder, across threads and instances."""
 
     name = "email"
 
@@ -120,6 +120,7 @@ class MailboxChannel:
         self.intake = intake
         self.vault = vault
         self.now = now
+        self.store = store
         self.limits = Limits(config.max_attachment_bytes, config.max_attachments)
         self.state = MailboxState(store, vault, f"{config.username}@{config.host}", config.folder, now)
         #: called with each UID right after its bytes were fetched, before intake (instrumentation, crash tests)
@@ -173,17 +174,23 @@ class MailboxChannel:
     # --- one pass --------------------------------------------------------------------------------
     def poll(self, client: IMAPClient | None = None, *, wait: bool = True) -> PollResult | None:
         """One pass over the folder, on `client` or a connection of its own. None when another pass
-        was running and `wait` is false. Raises AuthFailed / NotReady / Misconfigured."""
+        (here or in another instance) was running and `wait` is false. Raises AuthFailed / NotReady /
+        Misconfigured."""
         if not self._lock.acquire(blocking=wait):
             return None
         try:
-            if client is not None:
-                return self._poll(client)
-            own = self.connect()
-            try:
-                return self._poll(own)
-            finally:
-                self.disconnect(own)
+            # one pass at a time per folder across instances too: each reads the last UID the
+            # previous pass saved, so two instances never hand the same mail to intake at once
+            with self.store.exclusive(self.state.key, wait=wait) as mine:
+                if not mine:
+                    return None
+                if client is not None:
+                    return self._poll(client)
+                own = self.connect()
+                try:
+                    return self._poll(own)
+                finally:
+                    self.disconnect(own)
         finally:
             self._lock.release()
 
