@@ -14,7 +14,7 @@ import hashlib
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Callable, Iterable
 
 from bot import clock
@@ -314,9 +314,14 @@ class CaseBook:
                           after=pending["after"], detail={**pending["detail"], "event_id": pending["id"]})
         self.store.delete("audit_pending", pending["id"])
 
-    def flush_pending_audit(self) -> int:
-        """On start: write audit events parked by a process that crashed before writing them."""
+    def flush_pending_audit(self, older_than: timedelta | None = None) -> int:
+        """Write audit events parked by a process that crashed before writing them. `older_than`:
+        only those parked that long ago, since a younger one may be in the hands of its writer (in
+        this instance or another) right now. Run by one instance at a time (a `single` job)."""
         parked = sorted(self.store.find("audit_pending"), key=lambda p: p["at"])
+        if older_than is not None:
+            horizon = self.now() - older_than
+            parked = [p for p in parked if datetime.fromisoformat(p["at"]) < horizon]
         if not parked:
             return 0
         written = {e.get("detail", {}).get("event_id") for e in self.audit.events()}

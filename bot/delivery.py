@@ -316,7 +316,7 @@ def setup(service: Service) -> None:
     service.cases.add_planner(Deliveries.plan)
     service.outbox.register(SEND, deliveries.send)
     service.outbox.register(PORTAL_CODE, deliveries.send_code)
-    service.add_job("delivery.purge", deliveries.purge_expired, seconds=3600)
+    service.add_job("delivery.purge", deliveries.purge_expired, seconds=3600, single=True)
     from bot.web.portal import blueprint
 
     service.blueprints.append(blueprint)

@@ -11,7 +11,7 @@ import importlib
 import logging
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,6 +25,9 @@ from bot.vault import Vault
 
 log = logging.getLogger(__name__)
 
+#: Audit events parked longer than this were left by a process that died (or another instance's
+#: writer is not done yet, if younger): the "audit.flush" job writes them.
+AUDIT_FLUSH_AFTER = timedelta(minutes=2)
 SHARED_KEYS = "instance_keys"  # kv: hashes of the keys every instance on the database must share
 
 #: Integration modules, set up in this order. Each has `setup(service: Service) -> None`.
@@ -56,6 +59,7 @@ class Job:
     id: str
     func: Callable[[], Any]
     seconds: float
+    single: bool = False  # one instance at a time (bot.scheduler)
 
 
 @dataclass
@@ -79,8 +83,10 @@ class Service:
     def component(self, name: str) -> Any:
         return self.components.get(name)
 
-    def add_job(self, job_id: str, func: Callable[[], Any], seconds: float) -> None:
-        self.jobs.append(Job(job_id, func, seconds))
+    def add_job(self, job_id: str, func: Callable[[], Any], seconds: float, *, single: bool = False) -> None:
+        """`single`: never run by two instances at once (a purge); leave it off for work whose items
+        are claimed one by one (the outbox), so that every instance helps."""
+        self.jobs.append(Job(job_id, func, seconds, single))
 
     def run_startup_checks(self) -> list[str]:
         """Each check returns None when fine, or a sentence saying what is wrong and how to fix it."""
@@ -193,7 +199,8 @@ def build_service(config: Config, now: Callable[[], datetime] = utcnow,
 
     outbox.on_failure = flag_failed_effect
     outbox.on_recovered = resolve_recovered_effect
-    cases.flush_pending_audit()
+    service.add_job("audit.flush", lambda: cases.flush_pending_audit(older_than=AUDIT_FLUSH_AFTER), seconds=60,
+                    single=True)
     service.add_job("outbox", lambda: outbox.run_due(), seconds=2)
     for name in INTEGRATIONS if integrations is None else integrations:
         importlib.import_module(name).setup(service)

@@ -359,4 +359,5 @@ def setup(service: Service) -> None:
     service.outbox.register(THREAD_UPDATE, lambda effect: run_thread_update(service, notifier, effect))
     service.outbox.register(REQUEST_APPROVAL, lambda effect: run_request_approval(service, notifier, effect))
     service.startup_checks.append(notifier.check)
-    service.add_job("slack_purge", lambda: (interactions.guard.purge(), api.purge_markers()), seconds=600)
+    service.add_job("slack_purge", lambda: (interactions.guard.purge(), api.purge_markers()), seconds=600,
+                    single=True)
