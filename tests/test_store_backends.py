@@ -198,3 +198,27 @@ def test_migrate_tinydb_to_postgres(pg_url: str, tmp_path: Path, capsys: pytest.
     assert moved.audit.verify().ok
     moved.close()
     assert cli_main(["store", "migrate", "--to", pg_url, "--data-dir", str(tmp_path)]) == 1  # never twice
+
+
+def test_postgres_deadlock_victim_raises_store_conflict_and_keeps_nothing(pg_url: str, tmp_path: Path) -> None:  # noqa: F811
+    from bot.store import StoreConflict
+
+    store = open_store(pg_url, tmp_path)
+    both_hold_one = threading.Barrier(2)
+
+    def cross(first: str, second: str) -> str:
+        try:
+            with store.transaction():
+                store.get_for_update("kv", first)
+                store.put("kv", f"by-{first}", {})
+                both_hold_one.wait()
+                store.get_for_update("kv", second)
+            return "committed"
+        except StoreConflict:
+            return "conflict"
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(pool.map(cross, ["a", "b"], ["b", "a"]))
+    assert outcomes == ["committed", "conflict"]
+    assert len([k for k in store.keys("kv") if k.startswith("by-")]) == 1  # the victim's write rolled back
+    store.close()

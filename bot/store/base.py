@@ -29,6 +29,11 @@ class StoreError(RuntimeError):
     """The store cannot be opened or written (disk full, corrupt file beyond recovery, no database)."""
 
 
+class StoreConflict(StoreError):
+    """The transaction collided with another writer's (PostgreSQL chose it as a deadlock victim) and
+    was rolled back whole: running it again is safe and will normally succeed."""
+
+
 class Store(ABC):
     """A small document store. Every method is atomic on its own; `transaction` groups several."""
 

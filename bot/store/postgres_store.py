@@ -15,11 +15,12 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 import psycopg
+import psycopg.errors
 from psycopg import Connection
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from bot.store.base import Doc, Store, StoreError, Updater, run_callbacks
+from bot.store.base import Doc, Store, StoreConflict, StoreError, Updater, run_callbacks
 
 MIGRATIONS: list[str] = [
     """
@@ -96,6 +97,9 @@ class PostgresStore(Store):
                         yield conn
                     finally:
                         self._local.conn = None
+        except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
+            self._local.after = []
+            raise StoreConflict(f"rolled back after colliding with another writer ({exc.sqlstate})") from exc
         except BaseException:
             self._local.after = []
             raise
