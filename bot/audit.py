@@ -49,9 +49,15 @@ class VerifyResult:
 class AuditLog(ABC):
     """Where audit events go. The file log is the embedded default; a database log can replace it."""
 
-    @abstractmethod
     def append(self, *, actor: str, action: str, at: datetime, case_id: str = "", case_ref: str = "",
-               before: str = "", after: str = "", detail: dict[str, Any] | None = None) -> dict[str, Any]: ...
+               before: str = "", after: str = "", detail: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self.append_many([dict(actor=actor, action=action, at=at, case_id=case_id, case_ref=case_ref,
+                                      before=before, after=after, detail=detail)])[0]
+
+    @abstractmethod
+    def append_many(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Append events (each the keyword arguments of `append`) in this order, in one go: one
+        lock and one sync for a whole batch of changes (a drained batch of webhooks)."""
 
     @abstractmethod
     def events(self, case_id: str | None = None) -> Iterator[dict[str, Any]]: ...
@@ -82,19 +88,22 @@ class FileAuditLog(AuditLog):
         tmp.write_text(json.dumps({"seq": seq, "hash": digest}))
         os.replace(tmp, self.head_path)
 
-    def append(self, *, actor: str, action: str, at: datetime, case_id: str = "", case_ref: str = "",
-               before: str = "", after: str = "", detail: dict[str, Any] | None = None) -> dict[str, Any]:
+    def append_many(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         with self._lock, open(self.path, "a+b") as fh:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
             try:
                 seq, prev = self._read_head()
-                event = new_event(seq + 1, prev, self.key, actor=actor, action=action, at=at, case_id=case_id,
-                                  case_ref=case_ref, before=before, after=after, detail=detail)
-                fh.write(_canonical(event) + b"\n")
+                events = []
+                for entry in entries:
+                    event = new_event(seq + 1, prev, self.key, **_event_fields(entry))
+                    seq, prev = event["seq"], event["hash"]
+                    events.append(event)
+                fh.write(b"".join(_canonical(event) + b"\n" for event in events))
                 fh.flush()
                 os.fsync(fh.fileno())
-                self._write_head(event["seq"], event["hash"])
-                return event
+                if events:
+                    self._write_head(seq, prev)
+                return events
             finally:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
@@ -144,6 +153,13 @@ def verify_chain(lines: Iterable[str], head: tuple[int, str], key: bytes | None)
     return VerifyResult(True, lineno)
 
 
+def _event_fields(entry: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of `append`, defaults filled in, for new_event."""
+    return {"actor": entry["actor"], "action": entry["action"], "at": entry["at"],
+            "case_id": entry.get("case_id", ""), "case_ref": entry.get("case_ref", ""),
+            "before": entry.get("before", ""), "after": entry.get("after", ""), "detail": entry.get("detail")}
+
+
 def new_event(seq: int, prev: str, key: bytes | None, *, actor: str, action: str, at: datetime, case_id: str,
               case_ref: str, before: str, after: str, detail: dict[str, Any] | None) -> dict[str, Any]:
     event = {"seq": seq, "at": at.isoformat(), "actor": actor, "action": action, "case": case_id, "ref": case_ref,
@@ -159,24 +175,30 @@ class PostgresAuditLog(AuditLog):
         self.store = store  # a bot.store.postgres_store.PostgresStore: its pool and transactions
         self.key = key
 
-    def append(self, *, actor: str, action: str, at: datetime, case_id: str = "", case_ref: str = "",
-               before: str = "", after: str = "", detail: dict[str, Any] | None = None) -> dict[str, Any]:
+    def append_many(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         from psycopg.types.json import Jsonb
 
         from bot.store.postgres_store import AUDIT_LOCK
 
+        if not entries:
+            return []
         with self.store.pool.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK,))
             head = conn.execute("SELECT doc FROM dsarbot_documents WHERE collection = 'kv' AND key = 'audit_head'")\
                 .fetchone()
             seq, prev = (head[0]["seq"], head[0]["hash"]) if head else (0, GENESIS)
-            event = new_event(seq + 1, prev, self.key, actor=actor, action=action, at=at, case_id=case_id,
-                              case_ref=case_ref, before=before, after=after, detail=detail)
-            conn.execute("INSERT INTO dsarbot_audit (seq, event) VALUES (%s, %s)", (event["seq"], Jsonb(event)))
+            events = []
+            for entry in entries:
+                event = new_event(seq + 1, prev, self.key, **_event_fields(entry))
+                seq, prev = event["seq"], event["hash"]
+                events.append(event)
+            with conn.cursor() as cursor:
+                cursor.executemany("INSERT INTO dsarbot_audit (seq, event) VALUES (%s, %s)",
+                                   [(event["seq"], Jsonb(event)) for event in events])
             conn.execute("INSERT INTO dsarbot_documents (collection, key, doc) VALUES ('kv', 'audit_head', %s) "
                          "ON CONFLICT (collection, key) DO UPDATE SET doc = EXCLUDED.doc",
-                         (Jsonb({"seq": event["seq"], "hash": event["hash"]}),))
-            return event
+                         (Jsonb({"seq": seq, "hash": prev}),))
+            return events
 
     def _rows(self) -> Iterator[dict[str, Any]]:
         with self.store.pool.connection() as conn:

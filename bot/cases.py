@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -95,6 +96,7 @@ class CaseBook:
         self.now = now
         self.jurisdiction = jurisdiction
         self.planners: list[Planner] = []
+        self._local = threading.local()  # audit events waiting for their transaction to commit
 
     def add_planner(self, planner: Planner) -> None:
         """Integrations register what effects they want on which changes (ticket sync, Slack, mail)."""
@@ -305,14 +307,34 @@ class CaseBook:
 
     def _write_audit(self, pending: dict[str, Any]) -> None:
         """After the change is committed, also when the caller wraps it in a bigger transaction (a
-        batch of webhooks): an event must never describe a change that was rolled back."""
-        self.store.after_commit(lambda: self._append_audit(pending))
+        batch of webhooks): an event must never describe a change that was rolled back. The events
+        of one transaction are appended together (one audit lock and sync for a whole batch)."""
+        self._queued_audit().append(pending)
+        self.store.after_commit(self._flush_queued_audit)
 
-    def _append_audit(self, pending: dict[str, Any]) -> None:
-        self.audit.append(actor=pending["actor"], action=pending["action"], at=datetime.fromisoformat(pending["at"]),
-                          case_id=pending["case_id"], case_ref=pending["case_ref"], before=pending["before"],
-                          after=pending["after"], detail={**pending["detail"], "event_id": pending["id"]})
-        self.store.delete("audit_pending", pending["id"])
+    def _queued_audit(self) -> list[dict[str, Any]]:
+        queue = getattr(self._local, "audit", None)
+        if queue is None:
+            queue = self._local.audit = []
+        return queue
+
+    def _flush_queued_audit(self) -> None:
+        queue = self._queued_audit()
+        batch, queue[:] = list(queue), []
+        # a transaction that rolled back never ran its callback, but left its events queued: their
+        # parked copies went with it, so only events still parked are real
+        self._append_audit([p for p in batch if self.store.get("audit_pending", p["id"]) is not None])
+
+    def _append_audit(self, parked: list[dict[str, Any]]) -> None:
+        if not parked:
+            return
+        self.audit.append_many([{"actor": p["actor"], "action": p["action"], "at": datetime.fromisoformat(p["at"]),
+                                 "case_id": p["case_id"], "case_ref": p["case_ref"], "before": p["before"],
+                                 "after": p["after"], "detail": {**p["detail"], "event_id": p["id"]}}
+                                for p in parked])
+        with self.store.transaction():
+            for p in parked:
+                self.store.delete("audit_pending", p["id"])
 
     def flush_pending_audit(self, older_than: timedelta | None = None) -> int:
         """Write audit events parked by a process that crashed before writing them. `older_than`:
@@ -328,8 +350,7 @@ class CaseBook:
         for pending in parked:
             if pending["id"] in written:
                 self.store.delete("audit_pending", pending["id"])
-            else:
-                self._append_audit(pending)
+        self._append_audit([p for p in parked if p["id"] not in written])
         return len(parked)
 
     def log_event(self, action: str, actor: str, case: Case | None = None, detail: dict[str, Any] | None = None) -> None:
