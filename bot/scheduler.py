@@ -20,6 +20,17 @@ from bot.store import Store
 log = logging.getLogger(__name__)
 
 
+class _SkippedTickFilter(logging.Filter):
+    """A tick that finds the job's previous run still going is skipped, by design (the run will pick
+    up what the tick would have): not worth a warning every second while the drain works through a burst."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.getMessage()
+
+
+logging.getLogger("apscheduler.scheduler").addFilter(_SkippedTickFilter())
+
+
 def _guarded(job: Job, store: Store):
     def run() -> None:
         try:
