@@ -201,7 +201,7 @@ def build_service(config: Config, now: Callable[[], datetime] = utcnow,
     outbox.on_recovered = resolve_recovered_effect
     service.add_job("audit.flush", lambda: cases.flush_pending_audit(older_than=AUDIT_FLUSH_AFTER), seconds=60,
                     single=True)
-    service.add_job("outbox", lambda: outbox.run_due(), seconds=2)
+    service.add_job("outbox", outbox.run_backlog, seconds=2)
     for name in INTEGRATIONS if integrations is None else integrations:
         importlib.import_module(name).setup(service)
     return service

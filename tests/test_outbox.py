@@ -183,3 +183,14 @@ def test_by_default_an_effect_gives_up_after_max_attempts(service, clock):
         clock.advance(3600)
     assert calls == [1, 2, 3] and _doc(service, "k")["status"] == "failed"
     assert [f.code for f in service.cases.get(case.id).open_flags] == ["effect_failed:test.effect"]
+
+
+def test_one_tick_works_through_a_backlog_larger_than_a_batch(service, clock):
+    ran = []
+    service.outbox.register("test.effect", lambda effect: ran.append(effect["key"]))
+    for n in range(120):
+        service.outbox.enqueue(Effect("test.effect", key=f"k{n:03}", case_id="c"))
+    service.outbox.enqueue(Effect("test.effect", key="later", case_id="c", delay_seconds=60))
+    assert service.outbox.run_backlog(limit=50) == 120  # three batches in one tick, not one
+    assert sorted(ran) == [f"k{n:03}" for n in range(120)]
+    assert service.outbox.run_backlog(limit=50) == 0  # what is not due yet waits
