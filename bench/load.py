@@ -94,8 +94,8 @@ def report(instances: int, c: dict, args: argparse.Namespace) -> list[str]:
                  f"{c['tickets_with_two_cases']}, cases with two tickets at the fake {c['cases_with_two_tickets']}, "
                  f"ticket creations repeated {c['ticket_creations_repeated']}, effects run twice "
                  f"{c['effects_run_twice']}, failed {c['effects_failed']}")
-    lines.append(f"effects done {c['effects_done']} of {c['effects']} ({c['effects_by_kind']}), "
-                 f"by instance {sorted(c['effects_by_worker'].values(), reverse=True)}")
+    lines.append(f"effects done {c['effects_done']} ({c['effects_by_kind']}), by instance "
+                 f"{sorted(c['effects_by_worker'].values(), reverse=True)}; {c['effects_later']} due later (reminders)")
     lines.append(f"audit {'verifies' if c['audit_ok'] else 'BROKEN'} ({c['audit_events']} events); "
                  f"unexpected requests at the fake: {len(c['unexpected'])}")
     return lines

@@ -192,6 +192,8 @@ def tally(store: Any, audit: Any, zendesk: Any) -> dict[str, Any]:
         "ticket_create_requests": len(creations),
         "ticket_creations_repeated": sum(n - 1 for n in Counter(creations).values() if n > 1),
         "effects": len(effects), "effects_done": len(done),
+        "effects_later": sum(1 for e in effects if e["status"] == "pending"
+                             and e["due_at"] > datetime.now(timezone.utc).isoformat()),
         "effects_failed": sum(1 for e in effects if e["status"] == "failed"),
         "effects_run_twice": sum(1 for e in done if e.get("attempts", 0) > 1),
         "effects_by_kind": dict(Counter(e["kind"] for e in done)),
