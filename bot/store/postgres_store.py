@@ -143,8 +143,12 @@ class PostgresStore(Store):
 
     def get_for_update(self, collection: str, key: str) -> Doc | None:
         with self._conn() as conn:
+            # the advisory lock covers a key with no row yet; the row lock makes claim_due (which
+            # takes row locks only) skip the document meanwhile, or wait for it and read it anew
             conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{collection}\x1f{key}",))
-            return self.get(collection, key)
+            row = conn.execute("SELECT doc FROM dsarbot_documents WHERE collection = %s AND key = %s FOR UPDATE",
+                               (collection, key)).fetchone()
+            return row[0] if row else None
 
     @contextmanager
     def exclusive(self, name: str, wait: bool = True) -> Iterator[bool]:
