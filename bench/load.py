@@ -92,8 +92,8 @@ def report(instances: int, c: dict, args: argparse.Namespace) -> list[str]:
                  f"lost {c['expected'] - c['cases']}; webhooks refused {len(load.statuses) - load.accepted}")
     lines.append(f"duplicates: cases opened twice {c['cases_opened_twice']}, tickets with two cases "
                  f"{c['tickets_with_two_cases']}, cases with two tickets at the fake {c['cases_with_two_tickets']}, "
-                 f"ticket creations repeated {c['ticket_creations_repeated']}, effects run twice "
-                 f"{c['effects_run_twice']}, failed {c['effects_failed']}")
+                 f"ticket creations repeated {c['ticket_creations_repeated']}, effects attempted more than once "
+                 f"{c['effects_attempted_twice']}, failed {c['effects_failed']}")
     lines.append(f"effects done {c['effects_done']} ({c['effects_by_kind']}), by instance "
                  f"{sorted(c['effects_by_worker'].values(), reverse=True)}; {c['effects_later']} due later (reminders)")
     lines.append(f"audit {'verifies' if c['audit_ok'] else 'BROKEN'} ({c['audit_events']} events); "
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             ok &= (counts["cases"] == counts["expected"] and counts["load"].accepted == counts["sent"]
                    and counts["cases_opened_twice"] == counts["tickets_with_two_cases"] == 0
                    and counts["cases_with_two_tickets"] == counts["ticket_creations_repeated"] == 0
-                   and counts["effects_run_twice"] == counts["effects_failed"] == 0 and counts["audit_ok"])
+                   and counts["effects_attempted_twice"] == counts["effects_failed"] == 0 and counts["audit_ok"])
     print(f"data dirs and logs: {base}")
     return 0 if ok else 1
 

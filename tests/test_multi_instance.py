@@ -170,7 +170,7 @@ def test_two_serve_processes_on_one_database(pg_url: str, imap_account, smtp_sin
         assert counts["tickets_linked"] == 38 and counts["tickets_with_two_cases"] == 0
         assert counts["tickets_opened"] == 8 and counts["cases_with_two_tickets"] == 0  # one ticket per mail case
         assert counts["ticket_create_requests"] == 8 and counts["ticket_creations_repeated"] == 0
-        assert counts["effects_failed"] == 0 and counts["effects_run_twice"] == 0
+        assert counts["effects_failed"] == 0 and counts["effects_attempted_twice"] == 0
         assert counts["audit_ok"] and counts["cases_opened_twice"] == 0
         assert counts["reminders_sent"] == 8 and counts["reminders_twice"] == 0
         assert counts["digests"] == 1

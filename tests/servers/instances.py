@@ -195,7 +195,7 @@ def tally(store: Any, audit: Any, zendesk: Any) -> dict[str, Any]:
         "effects_later": sum(1 for e in effects if e["status"] == "pending"
                              and e["due_at"] > datetime.now(timezone.utc).isoformat()),
         "effects_failed": sum(1 for e in effects if e["status"] == "failed"),
-        "effects_run_twice": sum(1 for e in done if e.get("attempts", 0) > 1),
+        "effects_attempted_twice": sum(1 for e in done if e.get("attempts", 0) > 1),
         "effects_by_kind": dict(Counter(e["kind"] for e in done)),
         "effects_by_worker": dict(Counter(e.get("lease_worker", "") for e in done)),
         "audit_ok": verified.ok, "audit_events": verified.lines,
