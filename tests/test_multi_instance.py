@@ -27,7 +27,7 @@ from tests.servers.postgres import pg_url  # noqa: F401 (fixture)
 from tests.servers.smtp import smtp_sink  # noqa: F401 (fixture)
 
 T0 = datetime(2026, 11, 25, 9, 30, tzinfo=timezone.utc)
-KEYS = {"DSARBOT_SERVICE__SECRET_KEY": "s" * 64, "DSARBOT_VAULT__KEY": "A" * 43 + "="}
+KEYS = {"DSARBOT_SERVICE__SECRET_KEY": "s" * 64, "DSARBOT_SERVICE__VAULT_KEY": "A" * 43 + "="}
 
 
 def _service(url: str, data_dir: Path, environ: dict[str, str] | None = None, **sections: Any) -> Service:
@@ -94,9 +94,9 @@ def test_a_file_one_instance_stored_is_read_by_the_other(pair: list[Service]) ->
 
 
 def test_an_instance_whose_keys_differ_refuses_to_start(pair: list[Service], pg_url: str, tmp_path: Path) -> None:  # noqa: F811
-    with pytest.raises(ConfigError, match=r"\[vault\] key \(DSARBOT_VAULT__KEY\) differ"):
-        _service(pg_url, tmp_path / "i3", {**KEYS, "DSARBOT_VAULT__KEY": "B" * 43 + "="})
-    with pytest.raises(ConfigError, match=r"\[service\] secret_key .* and \[vault\] key"):
+    with pytest.raises(ConfigError, match=r"\[service\] vault_key \(DSARBOT_SERVICE__VAULT_KEY\) differ"):
+        _service(pg_url, tmp_path / "i3", {**KEYS, "DSARBOT_SERVICE__VAULT_KEY": "B" * 43 + "="})
+    with pytest.raises(ConfigError, match=r"\[service\] secret_key .* and \[service\] vault_key"):
         _service(pg_url, tmp_path / "i4", {})  # nothing configured: each data dir made its own
     _service(pg_url, tmp_path / "i5").close()  # the same keys: fine
 

@@ -2,7 +2,7 @@
 
 Each instance gets its own data dir (its webhook inbox lives there) and port on 127.0.0.1, and
 shares with the others what several instances must share: the store URL, `[service] secret_key`
-and `[vault] key` (all from the environment, as in production), the fake Zendesk as helpdesk and,
+and `[service] vault_key` (all from the environment, as in production), the fake Zendesk as helpdesk and,
 optionally, one IMAP mailbox. `tally()` reads what they did: cases, tickets, outbox effects, audit.
 """
 from __future__ import annotations
@@ -82,7 +82,7 @@ class Cluster:
         from tests.fakes import zendesk as zd
 
         env = {**os.environ, "PYTHONPATH": str(REPO), "DSARBOT_STORE__URL": self.store_url,
-               "DSARBOT_SERVICE__SECRET_KEY": self.secret_key, "DSARBOT_VAULT__KEY": self.vault_key,
+               "DSARBOT_SERVICE__SECRET_KEY": self.secret_key, "DSARBOT_SERVICE__VAULT_KEY": self.vault_key,
                "DSARBOT_ZENDESK__API_TOKEN": zd.TOKEN, "DSARBOT_ZENDESK__WEBHOOK_SECRET": zd.SECRET}
         if self.mailbox is not None:
             env["DSARBOT_MAILBOX__PASSWORD"] = self.mailbox.password
