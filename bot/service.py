@@ -146,7 +146,7 @@ def check_shared_keys(config: Config, store: Store, vault: Vault) -> None:
     unless configured: refuse to start with other keys than the database was first used with.
     Only a hash is kept, never a key."""
     mine = {"secret_key": _fingerprint(secret_key(config)), "vault_key": _fingerprint(vault.key_id)}
-    if store.insert_new("kv", SHARED_KEYS, {**mine}):
+    if store.insert_new("kv", SHARED_KEYS, mine):
         return
     known = store.get("kv", SHARED_KEYS) or {}
     wrong = [name for name in ("secret_key", "vault_key") if known.get(name) != mine[name]]
