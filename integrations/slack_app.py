@@ -1,8 +1,9 @@
 """Slack's requests to dsarbot: approval buttons, reason modals, "Assign to me" and `/dsar`.
 
 A slack-bolt App behind the service's Flask app (`/slack/events`, `/slack/interactions`,
-`/slack/commands`). Bolt's middleware verifies each request's signature (v0 scheme, 5-minute
-window) before anything is parsed; `ReplayGuard` then refuses a signature seen before. Listeners
+`/slack/commands`). Each request's signature (v0 scheme, 5-minute window) is verified on the raw
+bytes before anything is parsed, and bolt gets a clean body with only the fields we use
+(integrations.slack_requests); `ReplayGuard` then refuses a signature seen before. Listeners
 acknowledge at once and do the work in lazy listeners (Slack wants an answer within 3 s).
 Decisions are bound to the case, the draft hash and the case version that the message showed, and
 only allow-listed approvers may take them (SECURITY.md rule 4); every decision and every refused
@@ -23,7 +24,7 @@ from typing import Any, Callable
 
 from flask import Blueprint, request
 from slack_bolt import App, BoltResponse
-from slack_bolt.adapter.flask import SlackRequestHandler
+from slack_bolt.adapter.flask.handler import to_flask_response
 from slack_bolt.middleware import Middleware
 from slack_bolt.request import BoltRequest
 
@@ -35,10 +36,10 @@ from integrations.slack import SlackNotifier
 from integrations.slack_approval import APPROVAL_ACTIONS, REASON_CALLBACK, approval_outcome, approval_status, \
     reason_modal
 from integrations.slack_blocks import ACTION_PREFIX, Binding, case_summary, week_message
+from integrations.slack_requests import SIGNATURE_WINDOW, clean_body, verified
 
 log = logging.getLogger(__name__)
 
-SIGNATURE_WINDOW = 300  # seconds: the window bolt's RequestVerification accepts
 WEEK_DAYS = 7
 
 
@@ -139,7 +140,9 @@ class SlackInteractions:
         self.settings = service.config.slack
         self.executor = TrackedExecutor()
         self.guard = ReplayGuard(service.store, self.api.wall)
-        self.app = App(name="dsarbot", signing_secret=self.settings.signing_secret,  # the token rides in the client
+        # The signature is checked before bolt sees the request (blueprint), on the raw bytes; bolt then
+        # gets a rebuilt body, which its own check could not verify. The token rides in the client.
+        self.app = App(name="dsarbot", signing_secret=self.settings.signing_secret, request_verification_enabled=False,
                        client=self.api.client, token_verification_enabled=False, before_authorize=self.guard,
                        listener_executor=self.executor, logger=_bolt_logger())
         actions = "|".join((*APPROVAL_ACTIONS, "assign"))
@@ -148,11 +151,20 @@ class SlackInteractions:
         self.app.command("/dsar")(ack=_ack, lazy=[_logged(self.on_command)])
 
     def blueprint(self) -> Blueprint:
-        handler = SlackRequestHandler(self.app)
         blueprint = Blueprint("slack", __name__)
 
         def endpoint():  # noqa: ANN202 - a Flask view
-            return handler.handle(request)
+            raw = request.get_data()
+            if not verified(raw, request.headers, self.settings.signing_secret, self.api.wall):
+                log.debug("slack request refused: missing, stale or wrong signature")
+                return {"error": "invalid request"}, 401
+            body = clean_body(request.path.rsplit("/", 1)[1], raw)
+            if body is None:
+                log.debug("slack request refused: signed, but not a request dsarbot handles")
+                return {"error": "malformed request"}, 400
+            headers = {name: value for name, value in request.headers.items() if name.lower() != "content-type"}
+            bolt_request = BoltRequest(body=json.dumps(body), headers={**headers, "Content-Type": "application/json"})
+            return to_flask_response(self.app.dispatch(bolt_request))
 
         for path in ("/slack/events", "/slack/interactions", "/slack/commands"):
             blueprint.add_url_rule(path, path.rsplit("/", 1)[1], endpoint, methods=["POST"])
