@@ -105,22 +105,35 @@ class SmtpConfig:
 @dataclass
 class HelpdeskConfig:
     kind: str = "builtin"  # builtin | zendesk | freshdesk
+    webhook_max_bytes: int = 1_048_576  # larger webhook bodies are refused (413) before anything else
+    inbox_batch: int = 50  # webhook deliveries turned into cases per store transaction
+    drain_quiet_ms: int = 250  # the drain waits while webhooks arrived this recently (acks come first) ...
+    drain_max_delay_seconds: int = 30  # ... but never longer than this behind the oldest delivery
+
+
+def _freshdesk_field_names() -> dict[str, str]:
+    return {key: f"cf_dsar_{key}" for key in ("case_ref", "right", "received", "due", "extended_due", "state")}
 
 
 @dataclass
 class ZendeskConfig:
     base_url: str = ""  # https://yourshop.zendesk.com
-    email: str = ""
-    api_token: str = ""
-    webhook_secret: str = ""
+    email: str = ""  # the agent the API token belongs to (auth is {email}/token:{api_token})
+    api_token: str = ""  # DSARBOT_ZENDESK__API_TOKEN
+    webhook_secret: str = ""  # the webhook's signing secret (DSARBOT_ZENDESK__WEBHOOK_SECRET)
     field_ids: dict[str, int] = field(default_factory=dict)  # case_ref, right, received, due, extended_due, state
+    webhook_max_skew_seconds: int = 300  # signed timestamps further from our clock are refused (replays)
+    timeout_seconds: int = 15
 
 
 @dataclass
 class FreshdeskConfig:
     base_url: str = ""  # https://yourshop.freshdesk.com
-    api_key: str = ""
-    webhook_secret: str = ""
+    api_key: str = ""  # DSARBOT_FRESHDESK__API_KEY
+    webhook_secret: str = ""  # shared secret the automation rule sends in `webhook_header`
+    webhook_header: str = "X-Dsarbot-Webhook-Secret"
+    field_names: dict[str, str] = field(default_factory=_freshdesk_field_names)  # our key -> cf_ name
+    timeout_seconds: int = 15
 
 
 @dataclass

@@ -41,7 +41,7 @@ def planned_reminders(case: Case, service: Service) -> list[tuple[str, date]]:
         plan.append(("extension_decision", last - timedelta(days=config.extension_decision_days_before)))
     plan.append(("unassigned", clock.receipt_date(case.received_at, jurisdiction)
                  + timedelta(days=config.unassigned_escalation_days)))
-    return sorted(plan, key=lambda p: p[1])
+    return sorted(plan, key=lambda p: (p[1], p[0]))
 
 
 def reminder_effect(case: Case, kind: str, day: date, service: Service) -> Effect:
@@ -52,19 +52,33 @@ def reminder_effect(case: Case, kind: str, day: date, service: Service) -> Effec
                   payload={"kind": kind, "day": day.isoformat(), "due": case.effective_due.isoformat()})
 
 
+def next_reminder(case: Case, service: Service, after: tuple[date, str] | None = None) -> Effect | None:
+    """The first planned reminder after `after` = (day, kind), or from today: one queued effect per
+    case, each reminder queueing the next, keeps the outbox small (not 6 rows a case)."""
+    today = clock.receipt_date(service.now(), service.cases.jurisdiction)
+    for kind, day in planned_reminders(case, service):
+        if ((day, kind) > after) if after else (day >= today):
+            return reminder_effect(case, kind, day, service)
+    return None
+
+
 def make_planner(service: Service):
     def plan(change: Change) -> Iterable[Effect]:
         if change.action in ("open", "extend"):
-            today = clock.receipt_date(service.now(), service.cases.jurisdiction)
-            for kind, day in planned_reminders(change.case, service):
-                if day >= today:
-                    yield reminder_effect(change.case, kind, day, service)
+            effect = next_reminder(change.case, service)
+            if effect:
+                yield effect
 
     return plan
 
 
+def chain_alive(case: Case, payload: dict[str, Any]) -> bool:
+    """False once the case is answered or its due date moved (the extension starts a new chain)."""
+    return case.state in OPEN_STATES and case.effective_due.isoformat() == payload["due"]
+
+
 def still_relevant(case: Case, payload: dict[str, Any]) -> bool:
-    if case.state not in OPEN_STATES or case.effective_due.isoformat() != payload["due"]:
+    if not chain_alive(case, payload):
         return False
     if payload["kind"] == "unassigned":
         return not case.assignee
@@ -76,17 +90,20 @@ def still_relevant(case: Case, payload: dict[str, Any]) -> bool:
 def run_reminder(service: Service, effect: dict[str, Any]) -> dict[str, Any]:
     case = service.cases.get(effect["case_id"])
     payload = effect["payload"]
-    if not still_relevant(case, payload):
+    if not chain_alive(case, payload):
         return {"skipped": True}
-    kind = payload["kind"]
-    escalate = kind in ("overdue", "unassigned")
-    for notifier in service.components.get("notifiers", []):
-        notifier.reminder(case, kind, escalate=escalate)
-    service.cases.log_event("reminder", "system", case, {"kind": kind})
-    if kind == "overdue":  # daily while overdue
-        next_day = date.fromisoformat(payload["day"]) + timedelta(days=1)
-        service.outbox.enqueue(reminder_effect(case, "overdue", next_day, service))
-    return {"sent": kind}
+    kind, day = payload["kind"], date.fromisoformat(payload["day"])
+    sent = still_relevant(case, payload)
+    if sent:
+        for notifier in service.components.get("notifiers", []):
+            notifier.reminder(case, kind, escalate=kind in ("overdue", "unassigned"))
+        service.cases.log_event("reminder", "system", case, {"kind": kind})
+    # queue the next one; the keys make a replay of this handler queue it only once
+    following = (reminder_effect(case, "overdue", day + timedelta(days=1), service) if kind == "overdue"
+                 else next_reminder(case, service, after=(day, kind)))
+    if following:
+        service.outbox.enqueue(following)
+    return {"sent": kind} if sent else {"skipped": kind}
 
 
 def digest_rows(service: Service) -> list[dict[str, Any]]:

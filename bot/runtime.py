@@ -45,7 +45,7 @@ def serve_app(service: Service, host: str, port: int) -> None:
     finally:
         scheduler = service.components.get("scheduler")
         if scheduler:
-            scheduler.shutdown(wait=False)
+            scheduler.shutdown(wait=True)  # let a running job finish before its store is closed
         service.close()
 
 

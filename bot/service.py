@@ -40,6 +40,7 @@ INTEGRATIONS: list[str] = [
     "integrations.slack",
     "bot.acknowledgement",
     "integrations.mailbox",
+    "integrations.helpdesk_sync",  # [helpdesk] kind = zendesk | freshdesk: tickets, notes, webhooks
 ]
 
 
@@ -64,6 +65,7 @@ class Service:
     jobs: list[Job] = field(default_factory=list)
     components: dict[str, Any] = field(default_factory=dict)  # named parts: "mailer", "helpdesk", ...
     startup_checks: list[Callable[[], str | None]] = field(default_factory=list)
+    closers: list[Callable[[], None]] = field(default_factory=list)  # run by close(), before the store closes
 
     @property
     def data_dir(self) -> Path:
@@ -89,6 +91,11 @@ class Service:
         return problems
 
     def close(self) -> None:
+        for closer in reversed(self.closers):
+            try:
+                closer()
+            except Exception:  # noqa: BLE001 - closing the store matters more
+                log.exception("closing %s failed", getattr(closer, "__qualname__", closer))
         self.store.close()
 
 
@@ -126,10 +133,17 @@ def build_service(config: Config, now: Callable[[], datetime] = utcnow,
 
     def flag_failed_effect(effect: dict[str, Any]) -> None:
         if effect.get("case_id"):
+            still = " (still retrying)" if effect.get("status") == "pending" else ""
             cases.flag(effect["case_id"], f"effect_failed:{effect['kind']}",
-                       f"{effect['kind']} failed after {effect['attempts']} attempts: {effect['last_error'][:200]}")
+                       f"{effect['kind']} failed after {effect['attempts']} attempts{still}: "
+                       f"{effect['last_error'][:200]}")
+
+    def resolve_recovered_effect(effect: dict[str, Any]) -> None:
+        if effect.get("case_id"):
+            cases.resolve_flag(effect["case_id"], f"effect_failed:{effect['kind']}", "system")
 
     outbox.on_failure = flag_failed_effect
+    outbox.on_recovered = resolve_recovered_effect
     cases.flush_pending_audit()
     service.add_job("outbox", lambda: outbox.run_due(), seconds=2)
     for name in INTEGRATIONS if integrations is None else integrations:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from pathlib import Path
+from datetime import datetime
 from typing import Any, Iterable, Mapping
 
 from bot.models import Case, Message
@@ -62,19 +62,64 @@ class TicketRef:
 
 
 @dataclass
-class HelpdeskEvent:
-    """What a verified helpdesk webhook says, in dsarbot's words."""
+class NoteFile:
+    """A file to attach to a ticket note, already decrypted from the vault (never a sender's path)."""
 
-    kind: str  # "ticket_created" | "ticket_updated" | "ticket_closed" | "ticket_reopened" | "ticket_merged" | "comment_added"
+    filename: str  # safe name (bot.vault.safe_name)
+    content_type: str
+    data: bytes
+
+
+@dataclass
+class TicketComment:
+    """A public comment on a ticket written by the customer side (never an agent's)."""
+
+    id: str
+    author_email: str  # as the helpdesk reports it: a claim (SECURITY.md rule 1)
+    author_name: str
+    body: str
+    created_at: datetime
+
+
+@dataclass
+class TicketSnapshot:
+    """A ticket as the helpdesk API reports it now (re-fetched: webhook payloads are only hints)."""
+
+    system: str
+    id: str
+    status: str  # normalised: "open" | "pending" | "solved" | "closed"
+    subject: str
+    description: str
+    requester_email: str
+    requester_name: str
+    created_at: datetime
+    origin_case_id: str = ""  # set only when dsarbot created the ticket (API-only markers)
+    origin_case_ref: str = ""
+    comments: list[TicketComment] = field(default_factory=list)  # customer comments after the first
+    url: str = ""  # the ticket in the agents' interface
+
+
+CLOSED_STATUSES = frozenset({"solved", "closed"})
+
+
+@dataclass
+class HelpdeskEvent:
+    """What a verified helpdesk webhook says, in dsarbot's words. Only a hint: the ticket is re-fetched."""
+
+    kind: str  # "ticket_created" | "ticket_updated" | "ticket_merged"
     ticket_id: str
-    message: Message | None = None  # for new tickets and customer comments: to classify like an email
+    message: Message | None = None  # unused by helpdesks that re-fetch (kept for other channels)
     status: str = ""
     merged_into: str = ""
     invocation_id: str = ""  # for deduplication of retried deliveries
 
 
 class Helpdesk(ABC):
-    """A ticketing system agents work in. Every case has exactly one ticket there."""
+    """A ticketing system agents work in. Every case has exactly one ticket there.
+
+    Idempotency: `open_ticket` may have succeeded on an earlier attempt whose answer was lost;
+    callers then ask `find_ticket` first. Notes and replies likewise: `already_posted`.
+    """
 
     name: str
 
@@ -82,11 +127,15 @@ class Helpdesk(ABC):
     def open_ticket(self, case: Case, idempotency_key: str) -> TicketRef: ...
 
     @abstractmethod
+    def find_ticket(self, case: Case) -> TicketRef | None:
+        """The ticket an earlier attempt created for `case`, if any."""
+
+    @abstractmethod
     def update_fields(self, case: Case) -> None:
         """Mirror reference, rights, dates and state into the ticket's custom fields."""
 
     @abstractmethod
-    def add_note(self, case: Case, text: str, attachments: list[Path] | None = None,
+    def add_note(self, case: Case, text: str, attachments: list[NoteFile] | None = None,
                  idempotency_key: str = "") -> None:
         """Internal note (never visible to the requester)."""
 
@@ -94,11 +143,27 @@ class Helpdesk(ABC):
     def public_reply(self, case: Case, text: str, idempotency_key: str = "") -> None: ...
 
     @abstractmethod
+    def already_posted(self, case: Case, idempotency_key: str, text: str = "") -> bool:
+        """Whether a note or reply with this key is already on the case's ticket."""
+
+    @abstractmethod
+    def fetch_ticket(self, ticket_id: str, with_comments: bool = False) -> TicketSnapshot | None:
+        """The ticket as the API reports it now; None when it no longer exists."""
+
+    @abstractmethod
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> None:
         """Raise WebhookRejected unless the request provably comes from the helpdesk. Before parsing."""
 
     @abstractmethod
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> HelpdeskEvent: ...
+
+    def delivery_key(self, headers: Mapping[str, str], body: bytes) -> str | None:
+        """Same value for every retry of one delivery (None: the helpdesk gives no such id)."""
+        return None
+
+    def replay_key(self, headers: Mapping[str, str], body: bytes) -> str | None:
+        """Same value when the very same signed request is sent again (a replay)."""
+        return None
 
     def check_credentials(self) -> str | None:
         """A cheap authenticated request at start; None when fine, else what is wrong."""

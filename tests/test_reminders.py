@@ -93,3 +93,15 @@ def test_digest_once_a_day_most_urgent_first(tmp_path, clock) -> None:  # noqa: 
     assert len(notifier.digests) == 1
     assert [r["urgency"] for r in notifier.digests[0]] == ["due_soon", "on_track"]
     assert all("@" not in str(r) for r in notifier.digests[0])
+
+
+def test_two_reminders_on_the_same_day_both_arrive(tmp_path, clock) -> None:  # noqa: ANN001
+    notifier = RecordingNotifier()
+    service = _service(tmp_path, clock, notifier)
+    service.config.reminders.unassigned_escalation_days = 26  # 21 Dec, the day of "due_in_7"
+    case = service.cases.open(received_at=clock(), rights=["access"], language="fr", channel="email",
+                              requester=Person(email="a@example.fr"))
+    _run_days(service, clock, 30)
+    on_21 = sorted(kind for ref, kind, _, day in notifier.sent if ref == case.ref and day == "2026-12-21")
+    assert on_21 == ["due_in_7", "unassigned"]
+    assert len([e for e in service.outbox.pending() if e["kind"] == "notify.reminder"]) == 1  # one at a time

@@ -2,9 +2,10 @@
 
 Each system's fake (tests/fakes/<system>.py) registers the documented endpoints with their
 documented response shapes. Tests can make the next N matching requests answer 429 with a
-Retry-After (or a 5xx), hang past the client's timeout, or do the work and then drop the
-connection (a lost answer: the client cannot know whether it happened). A request that no route
-expects is answered 501 and remembered: `assert_clean()` (called by the fixtures) then fails the test.
+Retry-After (or a 5xx), hang past the client's timeout, be carried out but lose their answer
+(`lose`: "did it happen?"), or drop every connection while the system is `down()`.
+Handlers run one at a time (fakes keep plain dicts). A request that no route expects is
+answered 501 and remembered: `assert_clean()` (called by the fixtures) then fails the test.
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -34,6 +37,21 @@ class Seen:
     def json(self) -> Any:
         return json.loads(self.body or b"null")
 
+    def multipart(self) -> tuple[dict[str, list[str]], list[tuple[str, str, str, bytes]]]:
+        """multipart/form-data: (fields, [(field name, file name, content type, data)])."""
+        head = f"Content-Type: {self.headers.get('content-type', '')}\r\n\r\n".encode()
+        message = BytesParser(policy=HTTP).parsebytes(head + self.body)
+        fields: dict[str, list[str]] = {}
+        files: list[tuple[str, str, str, bytes]] = []
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            data = part.get_payload(decode=True) or b""
+            if part.get_filename():
+                files.append((name, part.get_filename(), part.get_content_type(), data))
+            else:
+                fields.setdefault(name, []).append(data.decode("utf-8"))
+        return fields, files
+
 
 @dataclass
 class Reply:
@@ -47,8 +65,9 @@ class _Fault:
     method: str | None
     path: re.Pattern[str] | None
     remaining: int
-    reply: Reply | None  # None: hang until the fake stops
-    lose: bool = False  # handle the request, then drop the connection without answering
+    reply: Reply | None  # None: hang until the fake stops (unless `lose`)
+    lose: bool = False  # carry the request out, then hang up without answering
+    when: Callable[["Seen"], bool] | None = None
 
 
 Handler = Callable[..., Any]
@@ -67,6 +86,8 @@ class FakeApi:
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._faults: list[_Fault] = []
         self._lock = threading.Lock()
+        self.handling = threading.RLock()  # handlers (and tests acting as users of the system) one at a time
+        self._down = False
         self._release = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -85,9 +106,18 @@ class FakeApi:
                                    Reply(status, body if body is not None else {"error": "injected"},
                                          dict(headers or {}))))
 
-    def lose(self, times: int, path: str | None = None, method: str | None = None) -> None:
-        """The next `times` matching requests are handled, but the connection closes before the answer."""
-        self._faults.append(_Fault(method, re.compile(path) if path else None, times, None, lose=True))
+    def lose(self, times: int = 1, path: str | None = None, method: str | None = None,
+             when: Callable[[Seen], bool] | None = None) -> None:
+        """The next `times` matching requests (and `when(seen)`, if given) are carried out, but the
+        connection closes before the answer: the client cannot know whether it happened."""
+        self._faults.append(_Fault(method, re.compile(path) if path else None, times, None, lose=True, when=when))
+
+    def down(self) -> None:
+        """Every request is dropped (connection closed, no answer) until `up()`."""
+        self._down = True
+
+    def up(self) -> None:
+        self._down = False
 
     def hang(self, path: str | None = None) -> None:
         """Matching requests get no answer until the fake stops (to exercise client timeouts)."""
@@ -111,7 +141,10 @@ class FakeApi:
             def log_message(self, *args: Any) -> None:  # keep test output clean
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler, bind_and_activate=False)
+        self._server.request_queue_size = 128  # bursts of clients (benchmarks) are queued, not refused
+        self._server.server_bind()
+        self._server.server_activate()
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
                                         daemon=True)
@@ -144,29 +177,39 @@ class FakeApi:
                     {k.lower(): v for k, v in http.headers.items()}, http.rfile.read(length) if length else b"")
         with self._lock:
             self.requests.append(seen)
+            if self._down:
+                http.close_connection = True
+                return None
             fault = self._take_fault(seen)
-        if fault is not None and fault.reply is None and not fault.lose:
+        if fault is not None and fault.lose:
+            with self.handling:
+                self._dispatch(seen)
+            http.close_connection = True
+            return None
+        if fault is not None and fault.reply is None:
             self._release.wait(10)
             return self._send(http, Reply(503, {"error": "hung"}))
         if fault is not None and fault.reply is not None:
             return self._send(http, fault.reply)
+        with self.handling:
+            reply = self._dispatch(seen)
+        return self._send(http, reply)
+
+    def _dispatch(self, seen: Seen) -> Reply:
         if not self.authorized(seen):
-            return self._send(http, self.unauthorized)
+            return self.unauthorized
         for method, pattern, handler in self._routes:
             match = pattern.match(seen.path)
             if method == seen.method and match:
                 result = handler(seen, **match.groupdict())
-                if fault is not None and fault.lose:
-                    http.close_connection = True  # the work is done; the answer never leaves
-                    return None
-                return self._send(http, result if isinstance(result, Reply) else Reply(200, result))
+                return result if isinstance(result, Reply) else Reply(200, result)
         self.unexpected.append(f"{seen.method} {seen.path}")
-        return self._send(http, Reply(501, {"error": "unexpected request"}))
+        return Reply(501, {"error": "unexpected request"})
 
     def _take_fault(self, seen: Seen) -> _Fault | None:
         for fault in self._faults:
             if fault.remaining > 0 and (fault.method in (None, seen.method)) and \
-                    (fault.path is None or fault.path.search(seen.path)):
+                    (fault.path is None or fault.path.search(seen.path)) and (fault.when is None or fault.when(seen)):
                 fault.remaining -= 1
                 return fault
         return None
