@@ -85,6 +85,7 @@ class ServiceTarget:
         self._fed = 0
         self._errors = _Errors()
         self.desk: Any = None
+        self.now = RECEIVED  # the service's clock; targets that need time to pass move it
 
     # --- the service ---------------------------------------------------------------------------
     def sections(self) -> dict[str, dict[str, Any]]:
@@ -94,7 +95,7 @@ class ServiceTarget:
         if self._service is None or self._fed >= self.recycle_every:
             self.close()
             data_dir = self.root / f"{self.name}-{next(self._generation)}"
-            self._service = build_service(service_config(data_dir, **self.sections()), now=lambda: RECEIVED)
+            self._service = build_service(service_config(data_dir, **self.sections()), now=lambda: self.now)
             self._fed = 0
             logging.getLogger().addHandler(self._errors)
             self.started(self._service)

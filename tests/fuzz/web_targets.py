@@ -1,4 +1,5 @@
-"""Fuzz targets over HTTP: Slack's requests and the public form, through the service's own Flask app.
+"""Fuzz targets over HTTP: Slack's requests, helpdesk webhooks and the public form, through the service's
+own Flask app.
 
 Every request must get an answer below 500. A Slack request that is not validly signed (wrong
 secret, stale, replayed, missing headers, signature of another body) is refused with 401 or 400
@@ -13,9 +14,11 @@ import hashlib
 import hmac
 import io
 import json
+import random
 import re
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -24,12 +27,18 @@ from bot.models import Person
 from bot.service import Service
 from bot.store import COLLECTIONS
 from integrations.slack_blocks import Binding
+from tests.fakes import freshdesk as fd
 from tests.fakes import slack as fake_slack
+from tests.fakes import zendesk as zd
 from tests.fakes.slack import FakeSlack
 from tests.fuzz.targets import RECEIVED, Broken, ServiceTarget
 from tests.fuzz.webgen import WebInput
+from tests.helpdesk_support import helpdesk_sections
 
 APPROVER, AGENT, GUEST = "U0APPROVER", "U0AGENT", "U0GUEST"
+#: Exceptions that say the code met a shape it did not expect, rather than refusing it on purpose.
+PROGRAMMING_ERRORS = ("AttributeError", "TypeError", "KeyError", "IndexError", "NameError", "UnboundLocalError",
+                      "RecursionError", "AssertionError")
 DRAFT_HASH = "ab" * 32
 _CSRF = re.compile(rb'name="csrf_token" value="([^"]+)"')
 
@@ -251,3 +260,119 @@ class FormTarget(ServiceTarget):
             raise Broken("an accepted form post's message is on no case")
         self.desk_page(f"/desk/cases/{case.ref}")
         return "303 case opened" if grew["cases"] else "303 attached"
+
+
+class HelpdeskTarget(ServiceTarget):
+    """`POST /webhooks/zendesk|freshdesk` against the fake helpdesk's API, then the drain that turns the
+    kept deliveries into cases. A delivery that names a customer's new ticket must leave that ticket's
+    message on record (a case, an attached message, an ignored record) or a dead letter with its reason."""
+
+    def __init__(self, root: Path, kind: str, fake: Any, recycle_every: int = 60) -> None:
+        super().__init__(root, recycle_every, check_desk=True)
+        self.name = self.kind = kind
+        self.fake = fake
+        self.tickets: list[int] = []
+        self.last_signed: tuple[bytes, dict[str, str]] | None = None
+        self._random = random.Random(0)
+
+    def sections(self) -> dict[str, dict[str, Any]]:
+        return helpdesk_sections(self.kind, self.fake.url)
+
+    def started(self, service: Service) -> None:
+        super().started(service)
+        self.client = self.app.test_client()
+        self.tickets.clear()
+        self.last_signed = None
+
+    def _customer_ticket(self, ticket: dict[str, Any]) -> int:
+        tid = self.fake.customer_ticket(ticket["email"], ticket["name"], ticket["subject"], ticket["body"])
+        self.tickets.append(tid)
+        return tid
+
+    def _old_ticket(self, ticket: dict[str, Any]) -> str:
+        if not self.tickets:
+            return "424242"
+        tid = self._random.choice(self.tickets)
+        if ticket["comment"] is not None:  # the customer wrote again before this event
+            (self.fake.customer_comment if self.kind == "zendesk" else self.fake.customer_reply)(tid, ticket["comment"])
+        return str(tid)
+
+    def feed(self, request: WebInput) -> str:
+        self.tried += 1
+        service = self.service()
+        self.now += timedelta(seconds=1)
+        text = json.dumps(request.body)
+        new = str(self._customer_ticket(request.extra["ticket"])) if "@@NEW@@" in text else ""
+        old = self._old_ticket(request.extra["ticket"]) if "@@OLD@@" in text else ""
+        body = json.dumps(fill(request.body, {"@@NEW@@": new, "@@OLD@@": old})).encode()
+        headers = self._headers(request, body)
+        inbox, drain = service.components["helpdesk_inbox"], service.components["helpdesk_drain"]
+        before, backlog = snapshot(service), inbox.backlog()
+        status = self.client.post(request.path, data=body, headers=headers).status_code
+        if status >= 500:
+            raise Broken(f"{request.path} answered {status}")
+        if request.signing != "valid":
+            if status != 401 or snapshot(service) != before or inbox.backlog() != backlog:
+                raise Broken(f"a webhook signed {request.signing!r} was answered {status} or kept")
+            self.outcomes[f"401 refused ({request.signing})"] += 1
+            return "refused"
+        if status != 200:
+            raise Broken(f"a validly signed webhook was answered {status}")
+        self.last_signed = (body, headers)
+        counts = {n: service.store.count(n) for n in ("cases", "messages", "ignored")}
+        self.now += timedelta(seconds=2)  # past the drain's quiet time: acknowledgements come first
+        drain.run()
+        if inbox.backlog():
+            raise Broken(f"{inbox.backlog()} delivery(ies) left undrained (paused until {drain.paused_until})")
+        crashes = self.crashes_logged()
+        if crashes:
+            raise Broken("the drain raised: " + "; ".join(crashes))
+        self.run_outbox(service)
+        outcome = self._outcome(service, counts, new if request.extra["names_ticket"] else "")
+        self.outcomes[outcome] += 1
+        return outcome
+
+    def _outcome(self, service: Service, counts: dict[str, int], ticket: str) -> str:
+        grew = {n: service.store.count(n) - counts[n] for n in counts}
+        dead = [d for d in service.store.find("ignored") if d.get("kind") == "unprocessable_webhook"]
+        bugs = [d["why"] for d in dead if d["why"].startswith(PROGRAMMING_ERRORS)]
+        if bugs:  # kept aside, but for a reason nobody chose: a crash in the parsing or the applying
+            raise Broken(f"a webhook was kept aside because the code raised: {bugs[0]}")
+        if ticket:
+            message_id = f"<{self.kind}.ticket.{ticket}@helpdesk.dsarbot>"
+            kept = any(m.get("message_id") == message_id for m in service.store.find("messages"))
+            if not kept and not (grew["ignored"] and dead):
+                raise Broken(f"ticket {ticket}, named by a valid event, left no record")
+            case = next((c for c in service.cases.all() if c.ticket.get("id") == ticket), None)
+            if case is not None:
+                self.desk_page(f"/desk/cases/{case.ref}")
+        if grew["cases"]:
+            return "200 kept, case opened"
+        if grew["messages"]:
+            return "200 kept, message on record"
+        if grew["ignored"]:
+            return "200 kept, dead letter" if dead else "200 kept, ignored"
+        return "200 kept, no change (not a new ticket event)"
+
+    def _headers(self, request: WebInput, body: bytes) -> dict[str, str]:
+        if request.signing == "replay" and self.last_signed is not None and self.last_signed[0] == body:
+            return dict(self.last_signed[1])
+        if self.kind == "freshdesk":
+            secret = {"valid": fd.SECRET, "wrong_secret": "not-the-secret", "empty_secret": "",
+                      "secret_with_space": fd.SECRET + " "}.get(request.signing)
+            return {"Content-Type": "application/json", **({"X-Dsarbot-Webhook-Secret": secret} if secret is not None
+                                                            else {})}
+        stamp = (self.now + {"stale": timedelta(hours=-1), "future": timedelta(hours=1)}.get(request.signing,
+                                                                                            timedelta()))
+        timestamp = {"bad_timestamp": "yesterday", "naive_timestamp": stamp.strftime("%Y-%m-%dT%H:%M:%S")}.get(
+            request.signing, stamp.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        secret = "not-the-secret" if request.signing == "wrong_secret" else zd.SECRET
+        headers = zd.FakeZendesk.signed(b"other" if request.signing == "other_body" else body, timestamp,
+                                        request.extra.get("invocation", ""), secret)
+        if request.signing in ("no_signature", "replay"):  # a replay of nothing signed yet: unsigned
+            del headers["x-zendesk-webhook-signature"]
+        elif request.signing == "no_timestamp":
+            del headers["x-zendesk-webhook-signature-timestamp"]
+        elif request.signing == "garbage_signature":
+            headers["x-zendesk-webhook-signature"] = "A" * 44
+        return headers

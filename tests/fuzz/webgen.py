@@ -154,3 +154,46 @@ def form_post(draw) -> WebInput:
         files["proof"] = (data, draw(st.sampled_from(["proof.pdf", "../../etc/passwd", "\u202egnp.exe", "", "a" * 300])))
     return WebInput("/request", fields, "form", draw(st.sampled_from(CSRF)), files=files,
                     extra={"remote_addr": "10.%d.%d.%d" % tuple(draw(st.integers(0, 255)) for _ in range(3))})
+
+
+# --- helpdesk webhooks ---------------------------------------------------------------------------------
+#: Zendesk signs (HMAC of timestamp + body); Freshdesk cannot, so a shared secret header stands in.
+ZENDESK_SIGNINGS = ("valid",) * 9 + ("wrong_secret", "stale", "future", "no_signature", "no_timestamp",
+                                     "garbage_signature", "other_body", "replay", "bad_timestamp", "naive_timestamp")
+FRESHDESK_SIGNINGS = ("valid",) * 9 + ("wrong_secret", "no_signature", "empty_secret", "secret_with_space")
+ZENDESK_EVENTS = ["created", "comment_added", "status_changed", "merged", "custom_field_changed", "deleted"]
+
+#: A customer's ticket the target creates in the fake helpdesk before the webhook names it (`@@NEW@@`).
+helpdesk_ticket = st.fixed_dictionaries({
+    "email": form_email, "name": any_text,
+    "subject": st.one_of(st.sampled_from(TEXTS), any_text), "body": st.one_of(st.sampled_from(TEXTS), any_text),
+    "comment": st.one_of(st.none(), st.sampled_from(TEXTS), any_text)})
+_ticket_id = st.sampled_from(["@@NEW@@", "@@NEW@@", "@@OLD@@", "99999999"])
+
+
+@st.composite
+def zendesk_webhook(draw) -> WebInput:
+    """An event delivery; `extra["names_ticket"]` when it is well formed and names a ticket."""
+    good = draw(st.lists(st.sampled_from([True] * 15 + [False]), min_size=4, max_size=4))
+    ticket = draw(_ticket_id) if good[0] else draw(st.one_of(any_text, st.integers().map(str)))
+    kind = draw(st.sampled_from(ZENDESK_EVENTS)) if good[1] else draw(any_text)
+    payload = {"type": f"zen:event-type:ticket.{kind}", "account_id": 88888888, "subject": f"zen:ticket:{ticket}",
+               "detail": {"id": ticket, "status": draw(st.sampled_from(["NEW", "OPEN", "SOLVED", "CLOSED", "x"]))}
+               if good[2] else draw(json_value),
+               "event": {"target_ticket_id": draw(_ticket_id)} if draw(st.booleans()) else draw(json_value)}
+    body = payload if good[3] else draw(json_value)
+    return WebInput("/webhooks/zendesk", body, "json", draw(st.sampled_from(ZENDESK_SIGNINGS)), "application/json",
+                    extra={"ticket": draw(helpdesk_ticket), "names_ticket": all(good) and ticket == "@@NEW@@",
+                           "invocation": draw(st.one_of(st.integers(1, 10**12).map(str), st.just(""),
+                                                         st.text(st.characters(min_codepoint=32, max_codepoint=126))))})
+
+
+@st.composite
+def freshdesk_webhook(draw) -> WebInput:
+    good = draw(st.lists(st.sampled_from([True] * 15 + [False]), min_size=2, max_size=2))
+    ticket = draw(_ticket_id) if good[0] else draw(st.one_of(any_text, st.integers().map(str), json_value))
+    inner = {"ticket_id": ticket, "triggered_event": draw(st.one_of(st.just("{ticket_action:created}"), any_text)),
+             "ticket_subject": draw(any_text), "requester_email": draw(form_email)}  # lies: never trusted
+    body = {"freshdesk_webhook": inner} if good[1] else draw(json_value)
+    return WebInput("/webhooks/freshdesk", body, "json", draw(st.sampled_from(FRESHDESK_SIGNINGS)), "application/json",
+                    extra={"ticket": draw(helpdesk_ticket), "names_ticket": all(good) and ticket == "@@NEW@@"})
