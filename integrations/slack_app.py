@@ -41,6 +41,7 @@ from integrations.slack_requests import SIGNATURE_WINDOW, clean_body, verified
 log = logging.getLogger(__name__)
 
 WEEK_DAYS = 7
+COMMAND = "/dsar"
 
 
 class ReplayGuard(Middleware):
@@ -146,9 +147,21 @@ class SlackInteractions:
                        client=self.api.client, token_verification_enabled=False, before_authorize=self.guard,
                        listener_executor=self.executor, logger=_bolt_logger())
         actions = "|".join((*APPROVAL_ACTIONS, "assign"))
-        self.app.action(re.compile(f"^{ACTION_PREFIX}({actions})$"))(ack=_ack, lazy=[_logged(self.on_button)])
+        self.actions = re.compile(f"^{ACTION_PREFIX}({actions})$")
+        self.app.action(self.actions)(ack=_ack, lazy=[_logged(self.on_button)])
         self.app.view(REASON_CALLBACK)(ack=self.ack_reason, lazy=[_logged(self.on_reason)])
-        self.app.command("/dsar")(ack=_ack, lazy=[_logged(self.on_command)])
+        self.app.command(COMMAND)(ack=_ack, lazy=[_logged(self.on_command)])
+
+    def handles(self, body: dict[str, Any]) -> bool:
+        """One of our listeners takes this (clean) body. Bolt logs the others with their body: they stop here."""
+        kind = body.get("type")
+        if kind == "block_actions":
+            return bool(self.actions.match(body["actions"][0]["action_id"]))
+        if kind == "view_submission":
+            return body["view"]["callback_id"] == REASON_CALLBACK
+        if "command" in body:
+            return body["command"] == COMMAND
+        return kind in ("url_verification", "ssl_check")
 
     def blueprint(self) -> Blueprint:
         blueprint = Blueprint("slack", __name__)
@@ -162,6 +175,8 @@ class SlackInteractions:
             if body is None:
                 log.debug("slack request refused: signed, but not a request dsarbot handles")
                 return {"error": "malformed request"}, 400
+            if not self.handles(body):
+                return {"error": "not handled"}, 404
             headers = {name: value for name, value in request.headers.items() if name.lower() != "content-type"}
             bolt_request = BoltRequest(body=json.dumps(body), headers={**headers, "Content-Type": "application/json"})
             return to_flask_response(self.app.dispatch(bolt_request))

@@ -70,3 +70,20 @@ def test_clean_body_keeps_only_what_dsarbot_reads() -> None:
     assert body == {"type": "block_actions", "user": {"id": "U1"}, "team": {"id": "T1"}, "trigger_id": "t",
                     "response_url": "", "container": {},
                     "actions": [{"action_id": "dsar_approve", "value": "{}", "block_id": "", "type": ""}]}
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/slack/commands", urlencode({"command": "/other", "user_id": "U1", "text": "jeanne.secret@example.fr"})),
+    ("/slack/interactions", urlencode({"payload": json.dumps({
+        "type": "block_actions", "user": {"id": "U1"},
+        "actions": [{"action_id": "other_jeanne.secret@example.fr", "value": "v"}]})})),
+    ("/slack/interactions", urlencode({"payload": json.dumps({
+        "type": "view_submission", "user": {"id": "U1"}, "view": {"callback_id": "jeanne.secret@example.fr"}})})),
+])
+def test_a_signed_request_no_listener_takes_is_a_404_and_its_body_is_not_logged(harness: SlackHarness, caplog,
+                                                                               path: str, body: str) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    assert harness.post(path, body).status_code == 404
+    assert "jeanne.secret" not in caplog.text  # bolt logs unhandled requests with their body, at WARNING
