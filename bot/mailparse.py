@@ -26,10 +26,7 @@ from typing import Callable
 from bot.mailtext import clean_text, html_to_text, trim_quoted
 from bot.models import Message, utcnow
 
-log = logging.getLogger(__name__)
-# mail-parser logs attachment file names at debug level (personal data) and warns about every part
-# type it does not render: neither belongs in our logs.
-logging.getLogger("mailparser").setLevel(logging.ERROR)
+log = logging.getLogger(__name__)  # mail-parser's own logger is kept at ERROR by bot.logs (file names)
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # beyond this only the headers are read
 MAX_MIME_DEPTH = 10  # parts nested deeper are not read (a hostile message can nest thousands)

@@ -107,10 +107,8 @@ class TrackedExecutor(ThreadPoolExecutor):
 
 
 def _bolt_logger() -> logging.Logger:
-    # Bolt logs refused requests with their body at INFO: keep request bodies out of the logs.
-    logger = logging.getLogger("integrations.slack_app.bolt")
-    logger.setLevel(logging.WARNING)
-    return logger
+    # Bolt logs request bodies at INFO and DEBUG: bot.logs keeps this logger at WARNING.
+    return logging.getLogger("integrations.slack_app.bolt")
 
 
 def _ack(ack: Callable[..., None]) -> None:
