@@ -9,6 +9,7 @@ import secrets
 import shutil
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from bot.config import Config, load_config
 from bot.demo_shop import demo_sources, seed_demo_shop
@@ -29,17 +30,22 @@ DEMO_CASES = [
 DEMO_AGENT = "agent"
 
 
-def demo_config(data_dir: Path, host: str, port: int, agent_password: str = "") -> Config:
+def demo_config(data_dir: Path, host: str, port: int, agent_password: str = "",
+                **sections: dict[str, Any]) -> Config:
+    """The demo's configuration; `sections` add to it (tests plug in a mailbox or Slack)."""
     from werkzeug.security import generate_password_hash
 
     agents = {DEMO_AGENT: generate_password_hash(agent_password)} if agent_password else {}
-    return load_config(None, environ={}, overrides={
+    overrides: dict[str, dict[str, Any]] = {
         "service": {"data_dir": str(data_dir), "host": host, "port": port,
                     "base_url": f"http://{host}:{port}", "shop_name": "La Boutique Démo"},
         "desk": {"agents": agents},
         # The embedded shop's systems (bot.demo_shop), described by config/register.yaml.
         "playbooks": {"sources": demo_sources(Path(data_dir) / "shop")},
-    })
+    }
+    for name, values in sections.items():
+        overrides.setdefault(name, {}).update(values)
+    return load_config(None, environ={}, overrides=overrides)
 
 
 def seed(service: Service) -> None:
