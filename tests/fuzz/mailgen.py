@@ -95,7 +95,8 @@ def encoded_word(draw) -> bytes:
     kind = draw(st.sampled_from(["b", "q", "B", "Q", "x", ""]))
     if kind.lower() == "b":
         payload = base64.b64encode(raw)
-        payload = draw(st.sampled_from([payload, payload[:-1], payload + b"!!", b"////", b"=", payload.replace(b"=", b"")]))
+        payload = draw(st.sampled_from([payload, payload[:-1], payload + b"!!", b"////", b"=",
+                                        payload.replace(b"=", b"")]))
     else:
         payload = quopri.encodestring(raw, header=True).replace(b"\n", b"")
         payload = draw(st.sampled_from([payload, payload + b"=Z", b"=ZZ=", payload.replace(b"=", b"= ")]))
@@ -147,7 +148,8 @@ date_value = st.sampled_from([b"Mon, 2 Mar 2026 10:00:00 +0100", b"garbage", b""
                               b"Mon, 2 Mar 2026 10:00:00 +0100 (CET)\x00"])
 message_id_value = st.one_of(
     st.just(b"<@@UNIQ@@@fuzz.example>"), st.just(b"<@@UNIQ@@@fuzz.example>"), st.just(b"<@@UNIQ@@@fuzz.example>"),
-    st.sampled_from([b"", b"<>", b"no-brackets-@@UNIQ@@", b"<a b@c>", b"<@@UNIQ@@@x> <second@x>", b"<" + b"x" * 2000 + b">",
+    st.sampled_from([b"", b"<>", b"no-brackets-@@UNIQ@@", b"<a b@c>", b"<@@UNIQ@@@x> <second@x>",
+                     b"<" + b"x" * 2000 + b">",
                      b"<@@UNIQ@@\r\n@x>", b"<@@MSGID@@>"]),
     header_value(),
 )
@@ -239,9 +241,11 @@ mime_tree = st.recursive(leaf_part(), lambda children: multipart(children), max_
 def deep_nesting(draw) -> tuple[list[tuple[bytes, bytes]], bytes]:
     """multipart inside multipart, hundreds deep (a parser that recurses per level falls over)."""
     depth = draw(st.sampled_from([11, 60, 300, 1200]))
-    opening = b"".join(b'Content-Type: multipart/mixed; boundary="d%d"\r\n\r\n--d%d\r\n' % (i, i) for i in range(1, depth))
+    opening = b"".join(b'Content-Type: multipart/mixed; boundary="d%d"\r\n\r\n--d%d\r\n' % (i, i)
+                       for i in range(1, depth))
     closing = b"".join(b"\r\n--d%d--" % i for i in reversed(range(1, depth)))
-    body = b"--d0\r\n" + opening + b"Content-Type: text/plain\r\n\r\n" + draw(any_text).encode("utf-8", "surrogatepass") \
+    body = b"--d0\r\n" + opening + b"Content-Type: text/plain\r\n\r\n" \
+        + draw(any_text).encode("utf-8", "surrogatepass") \
         + closing + b"\r\n--d0--\r\n"
     return [(b"Content-Type", b'multipart/mixed; boundary="d0"')], body
 

@@ -151,7 +151,8 @@ def form_post(draw) -> WebInput:
     if draw(st.integers(0, 4)) == 0:
         data = draw(st.one_of(st.binary(max_size=200), st.just(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n" + b"x" * 100),
                               st.just(b"\x89PNG\r\n\x1a\n" + b"\x00" * 50)))
-        files["proof"] = (data, draw(st.sampled_from(["proof.pdf", "../../etc/passwd", "\u202egnp.exe", "", "a" * 300])))
+        names = ["proof.pdf", "../../etc/passwd", "\u202egnp.exe", "", "a" * 300]
+        files["proof"] = (data, draw(st.sampled_from(names)))
     return WebInput("/request", fields, "form", draw(st.sampled_from(CSRF)), files=files,
                     extra={"remote_addr": "10.%d.%d.%d" % tuple(draw(st.integers(0, 255)) for _ in range(3))})
 
