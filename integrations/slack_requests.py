@@ -66,7 +66,8 @@ def _block_actions(payload: dict[str, Any]) -> dict[str, Any] | None:
     container = _obj(payload.get("container"))
     return {"type": "block_actions", **ids, "trigger_id": _str(payload.get("trigger_id")) or "",
             "response_url": _str(payload.get("response_url")) or "",
-            "container": {k: container[k] for k in ("type", "message_ts", "channel_id") if isinstance(container.get(k), str)},
+            "container": {k: container[k] for k in ("type", "message_ts", "channel_id")
+                          if isinstance(container.get(k), str)},
             "actions": [{"action_id": action["action_id"], "value": action.get("value", ""),
                          "block_id": _str(action.get("block_id")) or "", "type": _str(action.get("type")) or ""}]}
 
