@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 from datetime import date
@@ -25,10 +24,9 @@ EXTRA_COMMANDS: dict[str, str] = {
 
 
 def _configure_logging(level: str) -> None:
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("apscheduler", "weasyprint", "fontTools", "waitress.queue"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from bot.logs import configure
+
+    configure(level)
 
 
 def cmd_deadline(args: argparse.Namespace) -> int:

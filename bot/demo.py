@@ -16,7 +16,7 @@ import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
@@ -37,11 +37,13 @@ READY_SECONDS = 60  # how long the banner waits for the walked request's code ma
 RECORDED = [(25, [Right.ACCESS, Right.PORTABILITY], "fr", Person(email="leo.dubois@example.fr", name="Léo Dubois"))]
 
 
-def demo_config(data_dir: Path, host: str, port: int, agent_password: str = "") -> Config:
+def demo_config(data_dir: Path, host: str, port: int, agent_password: str = "",
+                **sections: dict[str, Any]) -> Config:
+    """The demo's configuration; `sections` add to it (tests plug in a mailbox or Slack)."""
     from werkzeug.security import generate_password_hash
 
     agents = {DEMO_AGENT: generate_password_hash(agent_password)} if agent_password else {}
-    return load_config(None, environ={}, overrides={
+    overrides: dict[str, dict[str, Any]] = {
         "service": {"data_dir": str(data_dir), "host": host, "port": port,
                     "base_url": f"http://{host}:{port}", "shop_name": "La Boutique Démo",
                     "privacy_address": "confidentialite@boutique-demo.example"},
@@ -51,7 +53,10 @@ def demo_config(data_dir: Path, host: str, port: int, agent_password: str = "") 
         "maildir": {"enabled": True, "path": str(Path(data_dir) / "maildir"), "poll_seconds": 2},
         # The embedded shop's systems (bot.demo_shop), described by config/register.yaml.
         "playbooks": {"sources": demo_sources(Path(data_dir) / "shop")},
-    })
+    }
+    for name, values in sections.items():
+        overrides.setdefault(name, {}).update(values)
+    return load_config(None, environ={}, overrides=overrides)
 
 
 def deliver_mail(maildir: Path, raw: bytes, name: str, at: datetime) -> Path:

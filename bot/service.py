@@ -18,6 +18,7 @@ from typing import Any, Callable
 from bot.audit import AuditLog, FileAuditLog
 from bot.cases import CaseBook
 from bot.config import Config, ConfigError, jurisdiction_of
+from bot.logs import quiet_libraries
 from bot.models import utcnow
 from bot.outbox import Outbox
 from bot.store import Store, open_store
@@ -171,6 +172,7 @@ def open_audit(config: Config, store: Store) -> AuditLog:
 def build_service(config: Config, now: Callable[[], datetime] = utcnow,
                   integrations: list[str] | None = None) -> Service:
     """Build the core, then let each integration plug itself in."""
+    quiet_libraries()
     config.data_path.mkdir(parents=True, exist_ok=True)
     store = open_store(config.store.url, config.data_path)
     vault = open_vault(config, store)
