@@ -1,12 +1,15 @@
 """Sustained signed Zendesk-webhook intake against the real service, with zero loss checked at the end.
 
-    python bench/webhooks.py --rate 400 --seconds 15
+    python bench/webhooks.py --rate 400 --seconds 15 [--postgres]
 
 Starts a fake Zendesk (tests/fakes/zendesk.py) holding one customer ticket per request, runs the
 service in a subprocess (waitress via bot.runtime.serve_app, scheduler on, on 127.0.0.1), sends
 signed `ticket.created` webhooks at a steady rate from keep-alive connections, then waits until
 the inbox is drained, stops the service and counts the cases it opened. Prints requests/s,
 latency percentiles, cases created vs sent, and how long turning deliveries into cases took.
+The store is the embedded TinyDB, or with `--postgres` a fresh database on the local server
+(`DSARBOT_TEST_PG`, default postgresql://postgres@127.0.0.1:5432/postgres). Several instances:
+bench/load.py.
 """
 from __future__ import annotations
 
@@ -16,11 +19,9 @@ import json
 import os
 import shlex
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -71,59 +72,30 @@ def _wait_up(port: int, timeout: float = 30.0) -> None:
     raise SystemExit("the service did not start")
 
 
-def _send(port: int, requests: list[tuple[dict[str, str], bytes]], rate: float, threads: int):
-    """Open-loop: request i is due at start + i/rate; returns (latencies, statuses, elapsed)."""
-    latencies: list[float] = [0.0] * len(requests)
-    statuses: list[int] = [0] * len(requests)
-    counter = iter(range(len(requests)))
-    lock = threading.Lock()
-    start = time.perf_counter() + 0.2
-
-    def worker() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        while True:
-            with lock:
-                i = next(counter, None)
-            if i is None:
-                break
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            headers, body = requests[i]
-            sent = time.perf_counter()
-            try:
-                conn.request("POST", "/webhooks/zendesk", body=body, headers=headers)
-                response = conn.getresponse()
-                response.read()
-                statuses[i] = response.status
-            except OSError:
-                statuses[i] = -1
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            latencies[i] = time.perf_counter() - sent
-        conn.close()
-
-    pool = [threading.Thread(target=worker) for _ in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    return latencies, statuses, time.perf_counter() - start
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=400.0, help="webhooks per second to send")
     parser.add_argument("--seconds", type=float, default=15.0, help="how long to send")
     parser.add_argument("--threads", type=int, default=16, help="client connections")
     parser.add_argument("--batch", type=int, default=50, help="[helpdesk] inbox_batch of the service")
+    parser.add_argument("--postgres", action="store_true", help="a fresh PostgreSQL database instead of TinyDB")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
         return serve(args.serve)
 
+    if args.postgres:
+        from tests.servers.postgres import fresh_database
+
+        with fresh_database(prefix="dsarbot_bench_") as url:
+            return run(args, argv, url)
+    return run(args, argv, "")
+
+
+def run(args: argparse.Namespace, argv: list[str] | None, store_url: str) -> int:
     from bot.inbox import Inbox
-    from bot.store.tinydb_store import TinyDBStore
+    from bot.store import open_store
+    from bench.http_load import send_open_loop
     from tests.fakes import zendesk as zd
 
     command = "python bench/webhooks.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
@@ -151,12 +123,13 @@ email = "{zd.EMAIL}"
 webhook_secret = "{zd.SECRET}"
 field_ids = {json.dumps(zd.FIELD_IDS).replace(':', ' =').replace('"', '')}
 """)
-    env = {**os.environ, "DSARBOT_ZENDESK__API_TOKEN": zd.TOKEN, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "DSARBOT_ZENDESK__API_TOKEN": zd.TOKEN, "PYTHONPATH": str(REPO),
+           "DSARBOT_STORE__URL": store_url}
     proc = subprocess.Popen([sys.executable, __file__, "--serve", str(config)], env=env, cwd=REPO)
     try:
         _wait_up(port)
-        latencies, statuses, elapsed = _send(port, requests, args.rate, args.threads)
-        sent_done = time.perf_counter()
+        load = send_open_loop([port], "/webhooks/zendesk", requests, args.rate, args.threads)
+        sent_done = load.last_answer
         inbox = Inbox(work / "data" / "inbox", lambda: datetime.now(timezone.utc))
         while inbox.backlog():
             time.sleep(0.5)
@@ -167,17 +140,14 @@ field_ids = {json.dumps(zd.FIELD_IDS).replace(':', ' =').replace('"', '')}
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
         fake.stop()
-    store = TinyDBStore(work / "data", fsync=False)
+    store = open_store(store_url, work / "data")
     cases = [c for c in store.find("cases") if c["channel"] == "zendesk"]
     outbox = store.find("outbox")
-    ok = sum(1 for s in statuses if s == 200)
+    store.close()
+    ok, elapsed = load.accepted, load.elapsed
     linked = {c["ticket"]["id"] for c in cases}
-    ms = sorted(x * 1000 for x in latencies)
     print(f"command: {command}")
-    print(f"sent {total} signed webhooks in {elapsed:.1f}s: {total / elapsed:.0f} requests/s "
-          f"(target {args.rate:.0f}/s), {ok} answered 200, {total - ok} other")
-    print(f"latency ms: p50 {statistics.median(ms):.1f}  p95 {ms[int(0.95 * len(ms)) - 1]:.1f}  "
-          f"p99 {ms[int(0.99 * len(ms)) - 1]:.1f}  max {ms[-1]:.1f}")
+    print(f"store: {'PostgreSQL' if store_url else 'TinyDB'}; " + "\n".join(load.summary(args.rate)))
     print(f"cases created {len(cases)} vs sent {total}; distinct tickets linked {len(linked)}; "
           f"missing {len(set(map(str, tickets)) - linked)}")
     print(f"inbox drained {drained:.1f}s after the last request "

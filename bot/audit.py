@@ -57,9 +57,15 @@ class VerifyResult:
 class AuditLog(ABC):
     """Where audit events go. The file log is the embedded default; a database log can replace it."""
 
-    @abstractmethod
     def append(self, *, actor: str, action: str, at: datetime, case_id: str = "", case_ref: str = "",
-               before: str = "", after: str = "", detail: dict[str, Any] | None = None) -> dict[str, Any]: ...
+               before: str = "", after: str = "", detail: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self.append_many([dict(actor=actor, action=action, at=at, case_id=case_id, case_ref=case_ref,
+                                      before=before, after=after, detail=detail)])[0]
+
+    @abstractmethod
+    def append_many(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Append events (each the keyword arguments of `append`) in this order, in one go: one
+        lock and one sync for a whole batch of changes (a drained batch of webhooks)."""
 
     @abstractmethod
     def events(self, case_id: str | None = None) -> Iterator[dict[str, Any]]: ...
@@ -118,37 +124,42 @@ class FileAuditLog(AuditLog):
         end = os.fstat(fh.fileno()).st_size
         if size == end:
             return seq, digest
-        tail = _tail(fh, end)
-        if not tail.endswith(b"\n"):  # an unfinished line: that append never returned
-            keep = end - len(tail) + (tail.rfind(b"\n") + 1)
-            os.ftruncate(fh.fileno(), keep)
-            os.fsync(fh.fileno())
-            end = keep
-            tail = _tail(fh, end)
-        last = tail.rstrip(b"\n").rpartition(b"\n")[2]
-        try:
-            event = json.loads(last) if last else None
-        except ValueError:
-            event = None
-        if event and event.get("seq") == seq + 1 and event.get("prev") == digest and _sealed(event, self.key):
+        start = size if size is not None and size <= end else _end_of_line(fh, end, seq, digest)
+        if start is None:
+            return seq, digest  # the head's line is not where a crash leaves it: for verify to report
+        fh.seek(start)
+        *complete, unfinished = fh.read(end - start).split(b"\n")
+        adopted = start
+        for line in complete:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                return seq, digest
+            if event.get("seq") != seq + 1 or event.get("prev") != digest or not _sealed(event, self.key):
+                return seq, digest  # not what an interrupted append writes: leave it for verify to report
             seq, digest = event["seq"], event["hash"]  # written, but its head was not
-        elif not (event and event.get("seq") == seq and event.get("hash") == digest) and end:
-            return seq, digest  # not a crash we know how to mend: leave it for verify to report
-        self._write_head(seq, digest, end)
+            adopted += len(line) + 1
+        if unfinished:  # a line cut in the middle: that append never returned
+            os.ftruncate(fh.fileno(), adopted)
+            os.fsync(fh.fileno())
+        self._write_head(seq, digest, adopted)
         return seq, digest
 
-    def append(self, *, actor: str, action: str, at: datetime, case_id: str = "", case_ref: str = "",
-               before: str = "", after: str = "", detail: dict[str, Any] | None = None) -> dict[str, Any]:
+    def append_many(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         with self._locked() as fh:
             seq, prev = self._repair(fh)
-            event = new_event(seq + 1, prev, self.key, actor=actor, action=action, at=at, case_id=case_id,
-                              case_ref=case_ref, before=before, after=after, detail=detail)
-            fh.write(_canonical(event) + b"\n")
+            events = []
+            for entry in entries:
+                event = new_event(seq + 1, prev, self.key, **_event_fields(entry))
+                seq, prev = event["seq"], event["hash"]
+                events.append(event)
+            fh.write(b"".join(_canonical(event) + b"\n" for event in events))
             fh.flush()
             os.fsync(fh.fileno())
-            checkpoint("store.audit_line")
-            self._write_head(event["seq"], event["hash"], fh.tell())
-            return event
+            if events:
+                checkpoint("store.audit_line")
+                self._write_head(seq, prev, fh.tell())
+            return events
 
     def events(self, case_id: str | None = None) -> Iterator[dict[str, Any]]:
         if not self.path.exists():
@@ -196,20 +207,38 @@ def verify_chain(lines: Iterable[str], head: tuple[int, str], key: bytes | None)
     return VerifyResult(True, lineno)
 
 
-def _tail(fh: Any, end: int, size: int = 65536) -> bytes:
-    """The last bytes of the file, from the start of a line (audit lines are far shorter than `size`)."""
-    start = max(0, end - size)
+def _end_of_line(fh: Any, end: int, seq: int, digest: str, window: int = 1 << 20) -> int | None:
+    """Where the line of event `seq` ends, for a head written before heads kept the trail's size:
+    looked for in the last `window` bytes (an interrupted append adds far less)."""
+    if seq == 0:
+        return 0
+    start = max(0, end - window)
     fh.seek(start)
     data = fh.read(end - start)
-    if start:
-        data = data[data.find(b"\n") + 1:]
-    return data
+    offset = 0 if start == 0 else data.find(b"\n") + 1
+    for line in data[offset:].split(b"\n"):
+        offset += len(line) + 1
+        if digest.encode() in line:  # this line as its hash, or the next one as its prev
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event.get("seq") == seq and event.get("hash") == digest:
+                return start + offset
+    return None
 
 
 def _sealed(event: dict[str, Any], key: bytes | None) -> bool:
     claimed = event.get("hash", "")
     body = {k: v for k, v in event.items() if k != "hash"}
     return hmac.compare_digest(chain_hash(body, key), str(claimed))
+
+
+def _event_fields(entry: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of `append`, defaults filled in, for new_event."""
+    return {"actor": entry["actor"], "action": entry["action"], "at": entry["at"],
+            "case_id": entry.get("case_id", ""), "case_ref": entry.get("case_ref", ""),
+            "before": entry.get("before", ""), "after": entry.get("after", ""), "detail": entry.get("detail")}
 
 
 def new_event(seq: int, prev: str, key: bytes | None, *, actor: str, action: str, at: datetime, case_id: str,
@@ -227,24 +256,30 @@ class PostgresAuditLog(AuditLog):
         self.store = store  # a bot.store.postgres_store.PostgresStore: its pool and transactions
         self.key = key
 
-    def append(self, *, actor: str, action: str, at: datetime, case_id: str = "", case_ref: str = "",
-               before: str = "", after: str = "", detail: dict[str, Any] | None = None) -> dict[str, Any]:
+    def append_many(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         from psycopg.types.json import Jsonb
 
         from bot.store.postgres_store import AUDIT_LOCK
 
+        if not entries:
+            return []
         with self.store.connection() as conn:  # its own transaction, even inside a caller's
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK,))
             head = conn.execute("SELECT doc FROM dsarbot_documents WHERE collection = 'kv' AND key = 'audit_head'")\
                 .fetchone()
             seq, prev = (head[0]["seq"], head[0]["hash"]) if head else (0, GENESIS)
-            event = new_event(seq + 1, prev, self.key, actor=actor, action=action, at=at, case_id=case_id,
-                              case_ref=case_ref, before=before, after=after, detail=detail)
-            conn.execute("INSERT INTO dsarbot_audit (seq, event) VALUES (%s, %s)", (event["seq"], Jsonb(event)))
+            events = []
+            for entry in entries:
+                event = new_event(seq + 1, prev, self.key, **_event_fields(entry))
+                seq, prev = event["seq"], event["hash"]
+                events.append(event)
+            with conn.cursor() as cursor:
+                cursor.executemany("INSERT INTO dsarbot_audit (seq, event) VALUES (%s, %s)",
+                                   [(event["seq"], Jsonb(event)) for event in events])
             conn.execute("INSERT INTO dsarbot_documents (collection, key, doc) VALUES ('kv', 'audit_head', %s) "
                          "ON CONFLICT (collection, key) DO UPDATE SET doc = EXCLUDED.doc",
-                         (Jsonb({"seq": event["seq"], "hash": event["hash"]}),))
-            return event
+                         (Jsonb({"seq": seq, "hash": prev}),))
+            return events
 
     def _rows(self) -> Iterator[dict[str, Any]]:
         with self.store.connection() as conn:

@@ -3,16 +3,19 @@
 Every change goes through `CaseBook.transition` (state changes) or `CaseBook.record` (other audited
 changes: extension, flags, links to tickets). Each one, in one store transaction, checks the
 action, writes the case with a new version and queues the outbox effects that the registered
-planners ask for; then it appends the audit event. The audit event is first parked in the store
-(`audit_pending`) so that a crash between the two cannot lose it (`flush_pending_audit`).
+planners ask for; once that is committed it appends the audit event. The audit event is first
+parked in the store (`audit_pending`) so that a crash between the two cannot lose it
+(`flush_pending_audit`). On PostgreSQL the case is held (`Store.get_for_update`) from the read to
+the commit, so two instances changing one case take turns instead of losing an update.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Callable, Iterable
 
 from bot import clock
@@ -94,6 +97,7 @@ class CaseBook:
         self.now = now
         self.jurisdiction = jurisdiction
         self.planners: list[Planner] = []
+        self._local = threading.local()  # audit events waiting for their transaction to commit
 
     def add_planner(self, planner: Planner) -> None:
         """Integrations register what effects they want on which changes (ticket sync, Slack, mail)."""
@@ -135,10 +139,15 @@ class CaseBook:
         )
         change = Change(case, "open", State.RECEIVED, State.RECEIVED, actor, {"channel": channel, "rights": rights})
         with self.store.transaction():
-            if case_id and self.store.get("cases", case_id) is not None:
-                return self.get(case_id)  # a replayed intake: the case already exists
-            self.store.put("cases", case.id, case.to_doc())
-            self.store.put("refs", f"case:{case.ref}", {"case_id": case.id})
+            # insert_new, not get-then-put: another instance may open the same replayed request now
+            if not self.store.insert_new("cases", case.id, case.to_doc()):
+                if case_id:
+                    return self.get(case_id)  # a replayed intake: the case already exists
+                raise RuntimeError(f"case id {case.id} already taken")  # pragma: no cover - uuid4
+            # refs are random (no shared counter): at hundreds a day two will meet; never hand one over
+            while not self.store.insert_new("refs", f"case:{case.ref}", {"case_id": case.id}):
+                case.ref = new_case_ref(received)
+                self.store.put("cases", case.id, case.to_doc())
             pending = self._park_audit(change)
             self._queue_effects(change)
         checkpoint("store.case_committed")
@@ -185,7 +194,10 @@ class CaseBook:
     def _change(self, case_id: str, action: str, actor: str, check: Callable[[Case], State],
                 mutate: Mutation | None, detail: dict[str, Any], expected_version: int | None) -> Case:
         with self.store.transaction():
-            case = self.get(case_id)
+            doc = self.store.get_for_update("cases", case_id)  # held until commit: no lost update
+            if doc is None:
+                raise CaseNotFound(case_id)
+            case = Case.from_doc(doc)
             if expected_version is not None and case.version != expected_version:
                 raise IllegalTransition(case.ref, case.state, action,
                                         f"the case changed meanwhile (version {case.version}, "
@@ -297,23 +309,52 @@ class CaseBook:
         return pending
 
     def _write_audit(self, pending: dict[str, Any]) -> None:
-        self.audit.append(actor=pending["actor"], action=pending["action"], at=datetime.fromisoformat(pending["at"]),
-                          case_id=pending["case_id"], case_ref=pending["case_ref"], before=pending["before"],
-                          after=pending["after"], detail={**pending["detail"], "event_id": pending["id"]})
-        checkpoint("store.audit_appended")
-        self.store.delete("audit_pending", pending["id"])
+        """After the change is committed, also when the caller wraps it in a bigger transaction (a
+        batch of webhooks): an event must never describe a change that was rolled back. The events
+        of one transaction are appended together (one audit lock and sync for a whole batch)."""
+        self._queued_audit().append(pending)
+        self.store.after_commit(self._flush_queued_audit)
 
-    def flush_pending_audit(self) -> int:
-        """On start: write audit events parked by a process that crashed before writing them."""
+    def _queued_audit(self) -> list[dict[str, Any]]:
+        queue = getattr(self._local, "audit", None)
+        if queue is None:
+            queue = self._local.audit = []
+        return queue
+
+    def _flush_queued_audit(self) -> None:
+        queue = self._queued_audit()
+        batch, queue[:] = list(queue), []
+        # a transaction that rolled back never ran its callback, but left its events queued: their
+        # parked copies went with it, so only events still parked are real
+        self._append_audit([p for p in batch if self.store.get("audit_pending", p["id"]) is not None])
+
+    def _append_audit(self, parked: list[dict[str, Any]]) -> None:
+        if not parked:
+            return
+        self.audit.append_many([{"actor": p["actor"], "action": p["action"], "at": datetime.fromisoformat(p["at"]),
+                                 "case_id": p["case_id"], "case_ref": p["case_ref"], "before": p["before"],
+                                 "after": p["after"], "detail": {**p["detail"], "event_id": p["id"]}}
+                                for p in parked])
+        checkpoint("store.audit_appended")
+        with self.store.transaction():
+            for p in parked:
+                self.store.delete("audit_pending", p["id"])
+
+    def flush_pending_audit(self, older_than: timedelta | None = None) -> int:
+        """Write audit events parked by a process that crashed before writing them. `older_than`:
+        only those parked that long ago, since a younger one may be in the hands of its writer (in
+        this instance or another) right now. Run by one instance at a time (a `single` job)."""
         parked = sorted(self.store.find("audit_pending"), key=lambda p: p["at"])
+        if older_than is not None:
+            horizon = self.now() - older_than
+            parked = [p for p in parked if datetime.fromisoformat(p["at"]) < horizon]
         if not parked:
             return 0
         written = {e.get("detail", {}).get("event_id") for e in self.audit.events()}
         for pending in parked:
             if pending["id"] in written:
                 self.store.delete("audit_pending", pending["id"])
-            else:
-                self._write_audit(pending)
+        self._append_audit([p for p in parked if p["id"] not in written])
         return len(parked)
 
     def log_event(self, action: str, actor: str, case: Case | None = None, detail: dict[str, Any] | None = None) -> None:

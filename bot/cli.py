@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -24,10 +24,9 @@ EXTRA_COMMANDS: dict[str, str] = {
 
 
 def _configure_logging(level: str) -> None:
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("apscheduler", "weasyprint", "fontTools", "waitress.queue"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from bot.logs import configure
+
+    configure(level)
 
 
 def cmd_deadline(args: argparse.Namespace) -> int:
@@ -103,7 +102,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dsarbot", description=__doc__)
-    parser.add_argument("--config", "-c", help="TOML configuration file (see config/dsarbot.example.toml)")
+    parser.add_argument("--config", "-c", default=os.environ.get("DSARBOT_CONFIG") or None,
+                        help="TOML configuration file (see config/dsarbot.example.toml); default: $DSARBOT_CONFIG")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="run the service (web app, webhooks, mailbox, scheduler)")

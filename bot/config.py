@@ -33,6 +33,7 @@ class ServiceConfig:
     port: int = 8080
     base_url: str = "http://127.0.0.1:8080"  # public URL of this service (links in mails and Slack)
     secret_key: str = ""  # signs sessions and links; generated into the data dir when empty
+    vault_key: str = ""  # Fernet key of the encrypted files; generated into the data dir when empty
     log_level: str = "INFO"
     shop_name: str = "Demo Shop"
     privacy_address: str = "confidentialite@shop.example"  # our own mailbox: the loop guard knows it
@@ -86,6 +87,17 @@ class MailboxConfig:
     max_attachment_bytes: int = 20 * 1024 * 1024  # larger attachments are listed on the message, not kept
     max_attachments: int = 30  # attachments kept per message; the others are listed, not kept
     max_failures: int = 5  # a message failing intake this many times goes to quarantine for an agent
+
+
+@dataclass
+class MaildirConfig:
+    enabled: bool = False
+    path: str = ""  # a Maildir (tmp/, new/, cur/) the mail server delivers the privacy mailbox to
+    poll_seconds: int = 10  # how often new/ is read
+    max_message_bytes: int = 60 * 1024 * 1024  # larger: headers only, flagged for an agent
+    max_attachment_bytes: int = 20 * 1024 * 1024
+    max_attachments: int = 30
+    max_failures: int = 5  # a mail failing intake this many times goes to quarantine
 
 
 @dataclass
@@ -208,6 +220,7 @@ class Config:
     jurisdiction: JurisdictionConfig = field(default_factory=JurisdictionConfig)
     reminders: RemindersConfig = field(default_factory=RemindersConfig)
     mailbox: MailboxConfig = field(default_factory=MailboxConfig)
+    maildir: MaildirConfig = field(default_factory=MaildirConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     helpdesk: HelpdeskConfig = field(default_factory=HelpdeskConfig)
     zendesk: ZendeskConfig = field(default_factory=ZendeskConfig)
@@ -363,6 +376,8 @@ def validate(config: Config) -> None:
                           "29 minutes, RFC 2177)")
     if config.mailbox.poll_seconds < 5:
         raise ConfigError("[mailbox] poll_seconds must be at least 5")
+    if config.maildir.poll_seconds < 1 or config.maildir.max_failures < 1:
+        raise ConfigError("[maildir] poll_seconds and max_failures must be at least 1")
     if config.smtp.enabled and config.smtp.ssl and config.smtp.starttls:
         raise ConfigError("[smtp] ssl and starttls exclude each other: ssl for port 465, starttls for 587")
     if "@" not in config.smtp.from_address:

@@ -24,7 +24,7 @@ from bot.addresses import normalize_email
 from bot.cases import Change
 from bot.exports.aes_zip import encrypted_zip, new_password, plain_zip
 from bot.faults import checkpoint
-from bot.identity_review import vault_of
+from bot.vault import vault_of
 from bot.models import Case, State
 from bot.otp import Check
 from bot.outbox import Effect, PermanentFailure
@@ -319,7 +319,7 @@ def setup(service: Service) -> None:
     # a mail server down for hours must not lose an answer: keep trying, the case flagged meanwhile
     service.outbox.register(SEND, deliveries.send, keep_trying=True)
     service.outbox.register(PORTAL_CODE, deliveries.send_code, keep_trying=True)
-    service.add_job("delivery.purge", deliveries.purge_expired, seconds=3600)
+    service.add_job("delivery.purge", deliveries.purge_expired, seconds=3600, single=True)
     from bot.web.portal import blueprint
 
     service.blueprints.append(blueprint)

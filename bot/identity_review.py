@@ -22,7 +22,7 @@ from bot.models import Case, State
 from bot.outbox import Effect
 from bot.service import Service
 from bot.uploads import Upload, store_document
-from bot.vault import Vault
+from bot.vault import vault_of
 from bot.verification import Verifier, subject_address_on_file, verifier_of
 
 log = logging.getLogger(__name__)
@@ -31,13 +31,6 @@ REQUEST_ID = "verification.request_id"
 NOTIFY_SUBJECT = "verification.notify_subject"
 RELATIONSHIPS = ("lawyer", "parent", "guardian", "heir", "other")
 NOTICE_DAYS = 90
-
-
-def vault_of(service: Service) -> Vault:
-    vault = service.component("vault")
-    if vault is None:
-        vault = service.components["vault"] = Vault(service.data_dir)
-    return vault
 
 
 class IdentityReview:

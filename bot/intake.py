@@ -4,7 +4,9 @@ recorded non-request. Never lost, never doubled.
 Replay safety: the message id and the case id are derived from the message's dedupe key
 (Message-ID, else a content hash). A crash anywhere replays to the same ids, and `CaseBook.open`
 with an existing id returns the existing case, so a channel may deliver the same mail twice (IMAP
-after a crash, a retried webhook) and still get exactly one case.
+after a crash, a retried webhook) and still get exactly one case. A replay repeats the content too:
+a Message-ID that comes back with other content (a broken mailer reusing IDs, a forged reply) is a
+new message, threaded onto the case of the first one when there is one, never dropped.
 """
 from __future__ import annotations
 
@@ -60,14 +62,21 @@ class IntakeResult:
     message_id: str = ""
 
 
+def _bare_id(message_id: str) -> str:
+    return message_id.strip().strip("<>").strip().lower()
+
+
+def content_digest(message: Message) -> str:
+    """A hash of what makes the content (not the arrival): what a replay of the same item repeats."""
+    return hashlib.sha256("\x00".join([message.channel, message.sender.lower(), message.subject, message.text,
+                                       *sorted(f"{k}={v}" for k, v in message.external_ids.items())])
+                          .encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def dedupe_key(message: Message) -> str:
-    """Message-ID when there is one, else a hash of what makes the content (not the arrival)."""
-    if message.message_id.strip():
-        return "msgid:" + message.message_id.strip().strip("<>").lower()
-    digest = hashlib.sha256("\x00".join([message.channel, message.sender.lower(), message.subject, message.text,
-                                         *sorted(f"{k}={v}" for k, v in message.external_ids.items())])
-                            .encode("utf-8", "surrogatepass")).hexdigest()
-    return "hash:" + digest
+    """Message-ID when there is one (`<>` is none), else the content digest."""
+    bare = _bare_id(message.message_id)
+    return "msgid:" + bare if bare else "hash:" + content_digest(message)
 
 
 def _derived_id(prefix: str, key: str) -> str:
@@ -90,45 +99,62 @@ class Intake:
                 classification: Classification | None = None, parties: Parties | None = None) -> IntakeResult:
         """`classification` and `parties`, when given, come from a channel's structured fields (the form's
         ticked rights and language, who acts for whom) and replace guessing from the text."""
-        key = dedupe_key(message)
-        message.id = _derived_id("message", key)
-        marker = self.store.get("refs", f"dedupe:{key}")
-        if marker and marker.get("status") == "done":
-            return IntakeResult("duplicate", marker.get("case_id", ""), marker.get("case_ref", ""),
-                                marker.get("kind", ""), message.id)
+        # One transaction holding the message's dedupe key: two instances handed the same item at
+        # once (a webhook retried to the other instance) take turns, and the second finds it done.
         with self.store.transaction():
-            self.store.insert_new("refs", f"dedupe:{key}", {"status": "received", "message_id": message.id})
-            self.store.put("messages", message.id, message.to_doc())
-        checkpoint("intake.stored")
-        result = self._route(message, key, ticket, classification, parties)
-        self.store.put("refs", f"dedupe:{key}", {"status": "done", "message_id": message.id,
-                                                  "case_id": result.case_id, "case_ref": result.case_ref,
-                                                  "kind": result.kind})
+            self.store.get_for_update("refs", f"dedupe:{dedupe_key(message)}")
+            result = self._receive(message, ticket, classification, parties)
         for hook in self.after_receive:
             hook(message, result)
         return result
 
+    def _receive(self, message: Message, ticket: dict[str, str] | None, classification: Classification | None,
+                 parties: Parties | None) -> IntakeResult:
+        key = dedupe_key(message)
+        digest = content_digest(message)
+        marker = self.store.get("refs", f"dedupe:{key}")
+        reused_id = bool(marker) and marker.get("digest", digest) != digest  # markers before digests: a replay
+        if reused_id:
+            key = f"{key}#{digest[:32]}"
+            marker = self.store.get("refs", f"dedupe:{key}")
+        message.id = _derived_id("message", key)
+        if marker and marker.get("status") == "done":
+            return IntakeResult("duplicate", marker.get("case_id", ""), marker.get("case_ref", ""),
+                                marker.get("kind", ""), message.id)
+        with self.store.transaction():
+            self.store.insert_new("refs", f"dedupe:{key}", {"status": "received", "message_id": message.id,
+                                                             "digest": digest})
+            self.store.put("messages", message.id, message.to_doc())
+        checkpoint("intake.stored")
+        result = self._route(message, key, ticket, classification, parties, reused_id)
+        self.store.put("refs", f"dedupe:{key}", {"status": "done", "message_id": message.id, "digest": digest,
+                                                  "case_id": result.case_id, "case_ref": result.case_ref,
+                                                  "kind": result.kind})
+        return result
+
     # --- routing ---------------------------------------------------------------------------------
     def _route(self, message: Message, key: str, ticket: dict[str, str] | None,
-               classification: Classification | None = None, parties: Parties | None = None) -> IntakeResult:
+               classification: Classification | None = None, parties: Parties | None = None,
+               reused_id: bool = False) -> IntakeResult:
         classification = classification or self.classifier(message)
         if classification.kind in ("auto_reply", "bounce"):
             return self._ignore(message, classification, "never answered (RFC 3834 / delivery report)")
-        existing = self._thread_of(message, ticket)
+        existing = self._thread_of(message, ticket, reused_id)
         if existing is not None:
             return self._attach(existing, message, classification)
         if classification.kind != "request" and not message.parse_error:
             return self._ignore(message, classification, "not a data subject request")
         return self._open(message, key, classification, ticket, parties)
 
-    def _thread_of(self, message: Message, ticket: dict[str, str] | None) -> Case | None:
-        """A reply to a case: by ticket, by In-Reply-To/References, or by the reference in the subject."""
+    def _thread_of(self, message: Message, ticket: dict[str, str] | None, reused_id: bool = False) -> Case | None:
+        """A reply to a case: by ticket, by In-Reply-To/References, or by the reference in the subject.
+        A message reusing the Message-ID of an earlier one goes with that one's case, if it has one."""
         if ticket:
             link = self.store.get("refs", f"ticket:{ticket['system']}:{ticket['id']}")
             if link:
                 return self.cases.get(link["case_id"])
-        for ref in [message.in_reply_to, *message.references]:
-            ref = ref.strip().strip("<>").lower()
+        for ref in [message.message_id if reused_id else "", message.in_reply_to, *message.references]:
+            ref = _bare_id(ref)
             link = self.store.get("refs", f"msgid:{ref}") if ref else None
             if link:
                 return self.cases.get(link["case_id"])
@@ -179,8 +205,9 @@ class Intake:
         return IntakeResult("attached", case.id, case.ref, classification.kind, message.id)
 
     def _link_message(self, case: Case, message: Message) -> None:
-        if message.message_id:
-            self.store.put("refs", f"msgid:{message.message_id.strip().strip('<>').lower()}", {"case_id": case.id})
+        bare = _bare_id(message.message_id)
+        if bare and not self.store.get("refs", f"msgid:{bare}"):  # the first case to use an ID keeps it
+            self.store.put("refs", f"msgid:{bare}", {"case_id": case.id})
 
     def _ignore(self, message: Message, classification: Classification, why: str) -> IntakeResult:
         self.store.put("ignored", message.id, {"message_id": message.id, "channel": message.channel,
@@ -191,4 +218,6 @@ class Intake:
 
     def link_outgoing(self, case_id: str, message_id: str) -> None:
         """Remember a Message-ID we sent on a case, so that replies to it thread to the case."""
-        self.store.put("refs", f"msgid:{message_id.strip().strip('<>').lower()}", {"case_id": case_id})
+        bare = _bare_id(message_id)
+        if bare:
+            self.store.put("refs", f"msgid:{bare}", {"case_id": case_id})

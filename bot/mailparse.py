@@ -19,16 +19,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.header import decode_header
 from email.message import Message as MimeMessage
+from email.policy import Compat32
 from email.utils import getaddresses
 from typing import Callable
 
 from bot.mailtext import clean_text, html_to_text, trim_quoted
 from bot.models import Message, utcnow
 
-log = logging.getLogger(__name__)
-# mail-parser logs attachment file names at debug level (personal data) and warns about every part
-# type it does not render: neither belongs in our logs.
-logging.getLogger("mailparser").setLevel(logging.ERROR)
+log = logging.getLogger(__name__)  # mail-parser's own logger is kept at ERROR by bot.logs (file names)
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # beyond this only the headers are read
 MAX_MIME_DEPTH = 10  # parts nested deeper are not read (a hostile message can nest thousands)
@@ -37,14 +35,31 @@ MAX_TOTAL_ATTACHMENT_BYTES = 50 * 1024 * 1024
 MAX_ATTACHMENTS = 50
 MAX_TEXT_CHARS = 1_000_000  # of the kept text; the classifier reads far less
 MAX_HEADER_CHARS = 8_192  # per header value
+#: Raw header values are cut to this as the parser reads them, before anything parses their insides:
+#: the email package's parameter and address parsers are quadratic (a 1 MB Content-Type took 35 s).
+MAX_RAW_HEADER_CHARS = 16_384
 MAX_HEADERS = 500
 MAX_REFERENCES = 100
+#: Lines starting with "--" (MIME boundaries) read: the email package builds an object per part, and
+#: 60 MB of empty parts is millions of them (minutes, gigabytes). A mail with more is read up to there.
+MAX_BOUNDARY_LINES = 10_000
 MAX_FILENAME_CHARS = 200
 
 _FOLDING_RE = re.compile(r"\r?\n[ \t]*")
 _HEADER_UNSAFE_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _MSGID_RE = re.compile(r"<[^<>\s]{1,900}>")
 _SURROGATE_RE = re.compile("[\udc80-\udcff]")  # raw 8-bit bytes, kept by the parser as surrogates
+
+
+class _CappedPolicy(Compat32):
+    """The email package's default policy, with every header value cut as it is read."""
+
+    def header_source_parse(self, sourcelines: list[str]) -> tuple[str, str]:
+        name, value = super().header_source_parse(sourcelines)
+        return name, value[:MAX_RAW_HEADER_CHARS]
+
+
+_POLICY = _CappedPolicy()
 
 
 @dataclass
@@ -165,6 +180,16 @@ def _prune(mime: MimeMessage, max_depth: int) -> bool:
     return pruned
 
 
+def _boundary_limit(raw: bytes) -> int:
+    """Where the MAX_BOUNDARY_LINES-th boundary-like line starts, or the length of `raw`."""
+    position = -1
+    for _ in range(MAX_BOUNDARY_LINES):
+        position = raw.find(b"\n--", position + 1)
+        if position < 0:
+            return len(raw)
+    return position + 1
+
+
 def _safe_filename(name: str, content_type: str, index: int) -> str:
     """A display name only: no directories, no control characters. Writers still choose their own path."""
     name = unicodedata.normalize("NFC", clean_text(name or "")).replace("\n", " ")
@@ -282,18 +307,25 @@ def _parse(raw: bytes, channel: str, received_at: datetime) -> ParsedMail:
     warnings: list[str] = []
     errors: list[str] = []
     if len(raw) > MAX_MESSAGE_BYTES:
-        mime = email.parser.BytesHeaderParser().parsebytes(raw[:256 * 1024])
+        mime = email.parser.BytesHeaderParser(policy=_POLICY).parsebytes(raw[:256 * 1024])
         mime.set_payload("")
         errors.append(f"message larger than {MAX_MESSAGE_BYTES // (1024 * 1024)} MB: only the headers were read")
     else:
+        cut = _boundary_limit(raw)
+        if cut < len(raw):
+            raw = raw[:cut]
+            errors.append(f"more than {MAX_BOUNDARY_LINES} MIME boundaries: the message was read up to there")
         try:
-            mime = email.message_from_bytes(raw)
+            mime = email.message_from_bytes(raw, policy=_POLICY)
         except RecursionError:
-            mime = email.parser.BytesHeaderParser().parsebytes(raw)
+            mime = email.parser.BytesHeaderParser(policy=_POLICY).parsebytes(raw)
             mime.set_payload("")
             errors.append("MIME structure nested too deeply to read: only the headers were read")
     if _prune(mime, MAX_MIME_DEPTH):
         errors.append(f"MIME parts nested deeper than {MAX_MIME_DEPTH} levels were not read")
+    if any(len(value) >= MAX_RAW_HEADER_CHARS for part in mime.walk() for _, value in part.raw_items()
+           if isinstance(value, str)):
+        warnings.append(f"header values longer than {MAX_RAW_HEADER_CHARS} characters were cut")
 
     headers = _headers_of(mime)
     # mail-parser analyses every Received header (for a sender-IP feature we do not use): half its

@@ -59,6 +59,9 @@ def next_reminder(case: Case, service: Service, after: tuple[date, str] | None =
     for kind, day in planned_reminders(case, service):
         if ((day, kind) > after) if after else (day >= today):
             return reminder_effect(case, kind, day, service)
+    if after is None and today > case.effective_due:
+        # opened already overdue (a backlog read late, an old ticket): the daily chain starts today
+        return reminder_effect(case, "overdue", today, service)
     return None
 
 
@@ -137,4 +140,4 @@ def setup(service: Service) -> None:
     service.cases.add_planner(make_planner(service))
     service.outbox.register(REMINDER, lambda effect: run_reminder(service, effect), keep_trying=True)  # via Slack
     service.outbox.register(DIGEST, lambda effect: run_digest(service))
-    service.add_job("digest", lambda: queue_todays_digest(service), seconds=300)
+    service.add_job("digest", lambda: queue_todays_digest(service), seconds=300, single=True)

@@ -12,12 +12,14 @@ from bot.service import Service, build_service
 log = logging.getLogger(__name__)
 
 
-def start_background(service: Service) -> None:
-    """Everything but HTTP: startup checks, the scheduler and long-running listeners (IMAP IDLE)."""
-    service.run_startup_checks()
+def start_background(service: Service) -> list[str]:
+    """Everything but HTTP: startup checks, the scheduler and long-running listeners (IMAP IDLE).
+    Returns the startup checks' problems (logged; the service runs anyway and retries)."""
+    problems = service.run_startup_checks()
     start_scheduler(service)
     for starter in service.components.get("background", []):
         starter()
+    return problems
 
 
 def serve_app(service: Service, host: str, port: int) -> None:

@@ -6,23 +6,31 @@ blueprints and scheduled jobs. Adding a system is one module plus one line in IN
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
 import logging
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable
 
 from bot.audit import AuditLog, FileAuditLog
 from bot.cases import CaseBook
-from bot.config import Config, jurisdiction_of
+from bot.config import Config, ConfigError, jurisdiction_of
 from bot.keyfiles import key_file
+from bot.logs import quiet_libraries
 from bot.models import utcnow
 from bot.outbox import Outbox
 from bot.store import Store, open_store
+from bot.vault import Vault
 
 log = logging.getLogger(__name__)
+
+#: Audit events parked longer than this were left by a process that died (or another instance's
+#: writer is not done yet, if younger): the "audit.flush" job writes them.
+AUDIT_FLUSH_AFTER = timedelta(minutes=2)
+SHARED_KEYS = "instance_keys"  # kv: hashes of the keys every instance on the database must share
 
 #: Integration modules, set up in this order. Each has `setup(service: Service) -> None`.
 INTEGRATIONS: list[str] = [
@@ -42,6 +50,7 @@ INTEGRATIONS: list[str] = [
     "bot.acknowledgement",
     "integrations.mailbox",
     "integrations.helpdesk_sync",  # [helpdesk] kind = zendesk | freshdesk: tickets, notes, webhooks
+    "integrations.maildir",  # a Maildir folder as the privacy mailbox (and the demo's inbox)
 ]
 
 
@@ -52,6 +61,7 @@ class Job:
     id: str
     func: Callable[[], Any]
     seconds: float
+    single: bool = False  # one instance at a time (bot.scheduler)
 
 
 @dataclass
@@ -75,8 +85,10 @@ class Service:
     def component(self, name: str) -> Any:
         return self.components.get(name)
 
-    def add_job(self, job_id: str, func: Callable[[], Any], seconds: float) -> None:
-        self.jobs.append(Job(job_id, func, seconds))
+    def add_job(self, job_id: str, func: Callable[[], Any], seconds: float, *, single: bool = False) -> None:
+        """`single`: never run by two instances at once (a purge); leave it off for work whose items
+        are claimed one by one (the outbox), so that every instance helps."""
+        self.jobs.append(Job(job_id, func, seconds, single))
 
     def run_startup_checks(self) -> list[str]:
         """Each check returns None when fine, or a sentence saying what is wrong and how to fix it."""
@@ -107,10 +119,46 @@ def secret_key(config: Config) -> str:
     return key_file(config.data_path / "secret.key", lambda: secrets.token_hex(32).encode()).decode()
 
 
+def _on_postgres(config: Config) -> bool:
+    return config.store.url.startswith(("postgresql:", "postgres:"))
+
+
+def open_vault(config: Config, store: Store) -> Vault:
+    """The vault beside the store: files in the data dir, or the database that all instances share."""
+    if _on_postgres(config):
+        from bot.store.postgres_store import PostgresBlobs
+
+        return Vault(config.data_path, config.service.vault_key, PostgresBlobs(store))  # type: ignore[arg-type]
+    return Vault(config.data_path, config.service.vault_key)
+
+
+def _fingerprint(secret: str | bytes) -> str:
+    data = secret.encode() if isinstance(secret, str) else secret
+    return hashlib.sha256(b"dsarbot key check\x00" + data).hexdigest()[:16]
+
+
+def check_shared_keys(config: Config, store: Store, vault: Vault) -> None:
+    """Instances on one database must share the service secret (sessions, links, codes) and the
+    vault key (files any instance wrote). Each instance's were generated into its own data dir
+    unless configured: refuse to start with other keys than the database was first used with.
+    Only a hash is kept, never a key."""
+    mine = {"secret_key": _fingerprint(secret_key(config)), "vault_key": _fingerprint(vault.key_id)}
+    if store.insert_new("kv", SHARED_KEYS, mine):
+        return
+    known = store.get("kv", SHARED_KEYS) or {}
+    wrong = [name for name in ("secret_key", "vault_key") if known.get(name) != mine[name]]
+    if wrong:
+        names = {"secret_key": "[service] secret_key (DSARBOT_SERVICE__SECRET_KEY)",
+                 "vault_key": "[service] vault_key (DSARBOT_SERVICE__VAULT_KEY)"}
+        raise ConfigError(f"{' and '.join(names[w] for w in wrong)} differ from the ones this database was first "
+                          "used with: every instance on one database must have the same; copy them from the first "
+                          "instance (its data dir's secret.key and vault.key, or its environment)")
+
+
 def open_audit(config: Config, store: Store) -> AuditLog:
     """The audit trail beside the store: a file with the embedded store, a table with PostgreSQL."""
     key = config.audit.key.encode() or None
-    if config.store.url.startswith(("postgresql:", "postgres:")):
+    if _on_postgres(config):
         from bot.audit import PostgresAuditLog
 
         return PostgresAuditLog(store, key=key)
@@ -120,12 +168,21 @@ def open_audit(config: Config, store: Store) -> AuditLog:
 def build_service(config: Config, now: Callable[[], datetime] = utcnow,
                   integrations: list[str] | None = None) -> Service:
     """Build the core, then let each integration plug itself in."""
+    quiet_libraries()
     config.data_path.mkdir(parents=True, exist_ok=True)
     store = open_store(config.store.url, config.data_path)
+    vault = open_vault(config, store)
+    if _on_postgres(config):
+        try:
+            check_shared_keys(config, store, vault)
+        except ConfigError:
+            store.close()
+            raise
     audit = open_audit(config, store)
     cases = CaseBook(store, audit, now, jurisdiction_of(config))
     outbox = Outbox(store, now)
-    service = Service(config=config, store=store, audit=audit, cases=cases, outbox=outbox, now=now)
+    service = Service(config=config, store=store, audit=audit, cases=cases, outbox=outbox, now=now,
+                      components={"vault": vault})
 
     def flag_failed_effect(effect: dict[str, Any]) -> None:
         if effect.get("case_id"):
@@ -140,10 +197,12 @@ def build_service(config: Config, now: Callable[[], datetime] = utcnow,
 
     outbox.on_failure = flag_failed_effect
     outbox.on_recovered = resolve_recovered_effect
+    # a restart after a crash: mend the audit file and resume the effects its dead processes held
     audit.recover()
-    cases.flush_pending_audit()
     outbox.release_dead_leases()
-    service.add_job("outbox", lambda: outbox.run_due(), seconds=2)
+    service.add_job("audit.flush", lambda: cases.flush_pending_audit(older_than=AUDIT_FLUSH_AFTER), seconds=60,
+                    single=True)
+    service.add_job("outbox", outbox.run_backlog, seconds=2)
     for name in INTEGRATIONS if integrations is None else integrations:
         importlib.import_module(name).setup(service)
     return service

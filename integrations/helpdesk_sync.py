@@ -25,7 +25,7 @@ from bot.i18n import t
 from bot.models import Case
 from bot.outbox import Effect, PermanentFailure, RetryLater
 from bot.service import Service
-from bot.vault import Vault, safe_name
+from bot.vault import safe_name, vault_of
 from integrations.base import (AuthFailed, Helpdesk, IntegrationError, Misconfigured, NoteFile, NotReady,
                                TicketRef)
 from integrations.helpdesk_fields import fingerprint
@@ -221,7 +221,7 @@ class HelpdeskSync:
     def _vault_file(self, item: str | dict[str, str]) -> NoteFile:
         entry = {"vault_path": item} if isinstance(item, str) else item
         relative = entry["vault_path"]
-        vault = self.service.component("vault") or Vault(self.service.data_dir)
+        vault = vault_of(self.service)
         name = safe_name(entry.get("name") or relative.rsplit("/", 1)[-1])
         content_type = entry.get("content_type") or mimetypes.guess_type(name)[0] or "application/octet-stream"
         return NoteFile(name, content_type, vault.read(relative))

@@ -8,8 +8,9 @@ is answered 200 without being kept twice; the same signed request sent again ("r
 The drain (a scheduled job; one process at a time) reads the inbox in batches: first, outside any
 store transaction, it parses each entry and re-fetches its ticket from the API; then it applies the
 batch in one store transaction (the embedded store rewrites its file per transaction, so batching
-is what makes it keep up), falling back to one entry at a time if the batch fails. A helpdesk that
-is down or rate limiting pauses the drain (Retry-After honoured); nothing is lost meanwhile.
+is what makes it keep up), falling back to one entry at a time if the batch fails; an entry that
+collides with another instance's writes (a deadlock PostgreSQL resolved) is simply applied again.
+A helpdesk that is down or rate limiting pauses the drain (Retry-After honoured); nothing is lost.
 The door comes first: while webhooks keep arriving in this process (one in the last `quiet`), the
 drain waits, so that its store writes (which hold Python's GIL while the file is serialised) do not
 slow the acknowledgements down; it never waits longer than `max_delay` behind the oldest entry.
@@ -26,14 +27,16 @@ from flask import Blueprint, jsonify, request
 
 from bot.inbox import Inbox, InboxEntry
 from bot.service import Service
+from bot.store import StoreConflict
 from integrations.base import AuthFailed, Helpdesk, NotReady, WebhookRejected
 from integrations.helpdesk_events import EventApplier, PreparedEvent
 from integrations.zendesk import INVOCATION
 
 log = logging.getLogger(__name__)
 
-KEPT_HEADERS = (INVOCATION,)
-FETCH_CONCURRENCY = 4  # tickets re-fetched in parallel by the drain (helpdesk rate limits still apply)  # what the drain may need later; never the signature or the secret
+KEPT_HEADERS = (INVOCATION,)  # what the drain may need later; never the signature or the secret
+FETCH_CONCURRENCY = 4  # tickets re-fetched in parallel by the drain (helpdesk rate limits still apply)
+CONFLICT_RETRIES = 5  # an entry that collides with another instance's writes is applied again this often
 
 
 def make_blueprint(helpdesk: Helpdesk, inbox: Inbox, max_bytes: int) -> Blueprint:
@@ -161,20 +164,34 @@ class WebhookDrain:
         work = [(entry, item) for entry, item in prepared if item is not None]
         if not work:
             return
+        # ticket by ticket (a stable sort keeps each ticket's events in order): instances draining
+        # events of the same tickets then take the tickets' locks in the same order, and rarely deadlock
+        work.sort(key=lambda pair: (pair[1].system, str(pair[1].event.ticket_id)))
         try:
             with self.service.store.transaction():
                 for _, item in work:
                     applier.apply(item)
             return
+        except StoreConflict as exc:
+            log.warning("%s webhooks: a batch of %d collided with another instance (%s); applying one by one",
+                        self.helpdesk.name, len(work), exc)
         except Exception:  # noqa: BLE001 - find the entry at fault, keep the others
             log.exception("%s webhooks: a batch of %d failed; retrying one by one", self.helpdesk.name, len(work))
         for entry, item in work:
-            try:
-                with self.service.store.transaction():
-                    applier.apply(item)
-            except Exception as exc:  # noqa: BLE001
-                log.exception("%s webhook entry could not be applied", self.helpdesk.name)
-                self._dead_letter(entry, f"{type(exc).__name__}: {exc}")
+            for attempt in range(1, CONFLICT_RETRIES + 1):
+                try:
+                    with self.service.store.transaction():
+                        applier.apply(item)
+                    break
+                except StoreConflict:
+                    if attempt < CONFLICT_RETRIES:
+                        continue  # the other writer has gone on: again
+                    log.error("%s webhook entry kept colliding with other writers", self.helpdesk.name)
+                    self._dead_letter(entry, f"kept colliding with other writers ({CONFLICT_RETRIES} tries)")
+                except Exception as exc:  # noqa: BLE001
+                    log.exception("%s webhook entry could not be applied", self.helpdesk.name)
+                    self._dead_letter(entry, f"{type(exc).__name__}: {exc}")
+                    break
 
     def _dead_letter(self, entry: InboxEntry, why: str) -> None:
         """Kept for an operator (with its body, to replay it), never silently dropped."""

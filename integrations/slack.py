@@ -364,4 +364,5 @@ def setup(service: Service) -> None:
     service.outbox.register(REQUEST_APPROVAL, lambda effect: run_request_approval(service, notifier, effect),
                             keep_trying=True)
     service.startup_checks.append(notifier.check)
-    service.add_job("slack_purge", lambda: (interactions.guard.purge(), api.purge_markers()), seconds=600)
+    service.add_job("slack_purge", lambda: (interactions.guard.purge(), api.purge_markers()), seconds=600,
+                    single=True)

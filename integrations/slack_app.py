@@ -1,8 +1,9 @@
 """Slack's requests to dsarbot: approval buttons, reason modals, "Assign to me" and `/dsar`.
 
 A slack-bolt App behind the service's Flask app (`/slack/events`, `/slack/interactions`,
-`/slack/commands`). Bolt's middleware verifies each request's signature (v0 scheme, 5-minute
-window) before anything is parsed; `ReplayGuard` then refuses a signature seen before. Listeners
+`/slack/commands`). Each request's signature (v0 scheme, 5-minute window) is verified on the raw
+bytes before anything is parsed, and bolt gets a clean body with only the fields we use
+(integrations.slack_requests); `ReplayGuard` then refuses a signature seen before. Listeners
 acknowledge at once and do the work in lazy listeners (Slack wants an answer within 3 s).
 Decisions are bound to the case, the draft hash and the case version that the message showed, and
 only allow-listed approvers may take them (SECURITY.md rule 4); every decision and every refused
@@ -23,7 +24,7 @@ from typing import Any, Callable
 
 from flask import Blueprint, request
 from slack_bolt import App, BoltResponse
-from slack_bolt.adapter.flask import SlackRequestHandler
+from slack_bolt.adapter.flask.handler import to_flask_response
 from slack_bolt.middleware import Middleware
 from slack_bolt.request import BoltRequest
 
@@ -35,11 +36,12 @@ from integrations.slack import SlackNotifier
 from integrations.slack_approval import APPROVAL_ACTIONS, REASON_CALLBACK, approval_outcome, approval_status, \
     reason_modal
 from integrations.slack_blocks import ACTION_PREFIX, Binding, case_summary, week_message
+from integrations.slack_requests import SIGNATURE_WINDOW, clean_body, verified
 
 log = logging.getLogger(__name__)
 
-SIGNATURE_WINDOW = 300  # seconds: the window bolt's RequestVerification accepts
 WEEK_DAYS = 7
+COMMAND = "/dsar"
 
 
 class ReplayGuard(Middleware):
@@ -105,10 +107,8 @@ class TrackedExecutor(ThreadPoolExecutor):
 
 
 def _bolt_logger() -> logging.Logger:
-    # Bolt logs refused requests with their body at INFO: keep request bodies out of the logs.
-    logger = logging.getLogger("integrations.slack_app.bolt")
-    logger.setLevel(logging.WARNING)
-    return logger
+    # Bolt logs request bodies at INFO and DEBUG: bot.logs keeps this logger at WARNING.
+    return logging.getLogger("integrations.slack_app.bolt")
 
 
 def _ack(ack: Callable[..., None]) -> None:
@@ -139,20 +139,45 @@ class SlackInteractions:
         self.settings = service.config.slack
         self.executor = TrackedExecutor()
         self.guard = ReplayGuard(service.store, self.api.wall)
-        self.app = App(name="dsarbot", signing_secret=self.settings.signing_secret,  # the token rides in the client
+        # The signature is checked before bolt sees the request (blueprint), on the raw bytes; bolt then
+        # gets a rebuilt body, which its own check could not verify. The token rides in the client.
+        self.app = App(name="dsarbot", signing_secret=self.settings.signing_secret, request_verification_enabled=False,
                        client=self.api.client, token_verification_enabled=False, before_authorize=self.guard,
                        listener_executor=self.executor, logger=_bolt_logger())
         actions = "|".join((*APPROVAL_ACTIONS, "assign"))
-        self.app.action(re.compile(f"^{ACTION_PREFIX}({actions})$"))(ack=_ack, lazy=[_logged(self.on_button)])
+        self.actions = re.compile(f"^{ACTION_PREFIX}({actions})$")
+        self.app.action(self.actions)(ack=_ack, lazy=[_logged(self.on_button)])
         self.app.view(REASON_CALLBACK)(ack=self.ack_reason, lazy=[_logged(self.on_reason)])
-        self.app.command("/dsar")(ack=_ack, lazy=[_logged(self.on_command)])
+        self.app.command(COMMAND)(ack=_ack, lazy=[_logged(self.on_command)])
+
+    def handles(self, body: dict[str, Any]) -> bool:
+        """One of our listeners takes this (clean) body. Bolt logs the others with their body: they stop here."""
+        kind = body.get("type")
+        if kind == "block_actions":
+            return bool(self.actions.match(body["actions"][0]["action_id"]))
+        if kind == "view_submission":
+            return body["view"]["callback_id"] == REASON_CALLBACK
+        if "command" in body:
+            return body["command"] == COMMAND
+        return kind in ("url_verification", "ssl_check")
 
     def blueprint(self) -> Blueprint:
-        handler = SlackRequestHandler(self.app)
         blueprint = Blueprint("slack", __name__)
 
         def endpoint():  # noqa: ANN202 - a Flask view
-            return handler.handle(request)
+            raw = request.get_data()
+            if not verified(raw, request.headers, self.settings.signing_secret, self.api.wall):
+                log.debug("slack request refused: missing, stale or wrong signature")
+                return {"error": "invalid request"}, 401
+            body = clean_body(request.path.rsplit("/", 1)[1], raw)
+            if body is None:
+                log.debug("slack request refused: signed, but not a request dsarbot handles")
+                return {"error": "malformed request"}, 400
+            if not self.handles(body):
+                return {"error": "not handled"}, 404
+            headers = {name: value for name, value in request.headers.items() if name.lower() != "content-type"}
+            bolt_request = BoltRequest(body=json.dumps(body), headers={**headers, "Content-Type": "application/json"})
+            return to_flask_response(self.app.dispatch(bolt_request))
 
         for path in ("/slack/events", "/slack/interactions", "/slack/commands"):
             blueprint.add_url_rule(path, path.rsplit("/", 1)[1], endpoint, methods=["POST"])

@@ -194,14 +194,17 @@ class ZendeskHelpdesk(Helpdesk):
         return "zendesk-sig:" + hashlib.sha256(header(headers, SIGNATURE).encode()).hexdigest()[:32]
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> HelpdeskEvent:
+        """Raises ValueError for a body that is not an event object (the drain keeps it aside, with why)."""
         payload = json.loads(body)
+        detail, event = (payload.get("detail") or {}, payload.get("event") or {}) if isinstance(payload, dict) \
+            else (None, None)
+        if not isinstance(detail, dict) or not isinstance(event, dict):
+            raise ValueError("not a Zendesk event: the body, its 'detail' and its 'event' must be JSON objects")
         kind = str(payload.get("type", ""))
-        detail = payload.get("detail") or {}
         ticket_id = str(detail.get("id") or str(payload.get("subject", "")).rpartition(":")[2])
         invocation = header(headers, INVOCATION)
         if not kind.startswith(_EVENT_PREFIX) or not ticket_id.isdigit():
             return HelpdeskEvent("ignored", ticket_id, invocation_id=invocation)
-        event = payload.get("event") or {}
         if kind == _EVENT_PREFIX + "created":
             return HelpdeskEvent("ticket_created", ticket_id, invocation_id=invocation)
         if kind == _EVENT_PREFIX + "merged":

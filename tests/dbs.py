@@ -63,6 +63,12 @@ def postgres_database() -> Iterator[str]:
         admin.dispose()
 
 
+def ins(table: str, **values: object) -> tuple[str, dict]:
+    """One INSERT for `run_sql`: column names quoted, values bound."""
+    return (f"INSERT INTO {table} ({', '.join(f'`{k}`' for k in values)}) "
+            f"VALUES ({', '.join(':' + k for k in values)})", values)
+
+
 def shop_schemas() -> list[Path]:
     """The real PrestaShop 8.1 and WooCommerce schemas (shared/schemas), loadable into one database."""
     from tests.shared import shared_dir

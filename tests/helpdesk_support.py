@@ -43,13 +43,19 @@ def tiny_classifier(message: Message) -> Classification:
     return Classification("request", rights, language, 0.9, ["keyword"])
 
 
-def helpdesk_config(data_dir: Path, kind: str, url: str, **extra: Any):
-    sections: dict[str, dict[str, Any]] = {"service": {"data_dir": str(data_dir)}, "helpdesk": {"kind": kind}}
+def helpdesk_sections(kind: str, url: str) -> dict[str, dict[str, Any]]:
+    """The config sections of a helpdesk whose API is the fake at `url`."""
+    sections: dict[str, dict[str, Any]] = {"helpdesk": {"kind": kind}}
     if kind == "zendesk":
         sections["zendesk"] = {"base_url": url, "email": zd.EMAIL, "api_token": zd.TOKEN,
                                "webhook_secret": zd.SECRET, "field_ids": zd.FIELD_IDS}
     elif kind == "freshdesk":
         sections["freshdesk"] = {"base_url": url, "api_key": fd.API_KEY, "webhook_secret": fd.SECRET}
+    return sections
+
+
+def helpdesk_config(data_dir: Path, kind: str, url: str, **extra: Any):
+    sections: dict[str, dict[str, Any]] = {"service": {"data_dir": str(data_dir)}, **helpdesk_sections(kind, url)}
     for section, values in extra.items():
         sections.setdefault(section, {}).update(values)
     return load_config(None, environ={}, overrides=sections)

@@ -97,7 +97,7 @@ class FakeDrafter:
     """Writes a real draft through bot.drafting's file contract (vault + hash)."""
 
     def __init__(self, service: Service) -> None:
-        from bot.identity_review import vault_of
+        from bot.vault import vault_of
 
         self.vault = vault_of(service)
 

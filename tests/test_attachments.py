@@ -25,3 +25,23 @@ def test_same_bytes_same_paths_and_hostile_names_stay_inside(tmp_path):
     assert len(vault.list("attachments")) == 3
     original = store_original(vault, "k2", b"raw mail")
     assert vault.read(original.path) == b"raw mail" and original.content_type == "message/rfc822"
+
+
+def test_the_vault_key_can_live_outside_the_data_dir(tmp_path):
+    from cryptography.fernet import Fernet
+
+    from bot.config import load_config
+    from bot.service import build_service
+    from bot.vault import vault_of
+
+    key = Fernet.generate_key().decode()
+    config = load_config(None, environ={"DSARBOT_SERVICE__VAULT_KEY": key},
+                         overrides={"service": {"data_dir": str(tmp_path / "data")}})
+    service = build_service(config, integrations=[])
+    try:
+        vault_of(service).write("a/b.bin", b"personal data")
+        assert not (tmp_path / "data" / "vault.key").exists()
+        assert Vault(tmp_path / "data", key).read("a/b.bin") == b"personal data"
+        assert b"personal data" not in (tmp_path / "data" / "vault" / "a" / "b.bin").read_bytes()
+    finally:
+        service.close()

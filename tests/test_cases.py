@@ -187,3 +187,28 @@ def test_request_changes_is_bound_to_the_draft_shown_and_blocks_approval(service
     assert event["action"] == "request_changes" and "reason" not in event["detail"] and event["detail"]["reason_sha256"]
     with pytest.raises(IllegalTransition, match="changes were requested"):
         book.transition(case.id, "approve", "agent:ana", detail={"draft_hash": "new"})
+
+
+def test_a_reference_already_taken_is_never_handed_to_a_second_case(service, monkeypatch) -> None:  # noqa: ANN001
+    refs = iter(["DSR-261125-AAAAA", "DSR-261125-AAAAA", "DSR-261125-BBBBB"])
+    monkeypatch.setattr("bot.cases.new_case_ref", lambda received: next(refs))
+    first, second = _open(service), _open(service)
+    assert (first.ref, second.ref) == ("DSR-261125-AAAAA", "DSR-261125-BBBBB")
+    assert service.cases.by_ref(first.ref).id == first.id and service.cases.by_ref(second.ref).id == second.id
+    assert service.cases.get(second.id).ref == second.ref
+    assert [e["ref"] for e in service.audit.events(second.id)] == [second.ref]
+
+
+def test_the_audit_event_follows_the_commit_of_the_outermost_transaction(service) -> None:  # noqa: ANN001
+    case = _open(service)
+    with pytest.raises(ZeroDivisionError):
+        with service.store.transaction():
+            service.cases.transition(case.id, "verify", "system")
+            assert [e["action"] for e in service.audit.events(case.id)] == ["open"]  # not before the commit
+            1 / 0
+    assert service.cases.get(case.id).state == State.RECEIVED
+    assert [e["action"] for e in service.audit.events(case.id)] == ["open"]  # never for a rolled-back change
+    assert service.store.find("audit_pending") == []
+    with service.store.transaction():
+        service.cases.transition(case.id, "verify", "system")
+    assert [e["action"] for e in service.audit.events(case.id)] == ["open", "verify"]

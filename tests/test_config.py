@@ -63,3 +63,14 @@ def test_secrets_are_not_in_the_example() -> None:
     text = EXAMPLE.read_text()
     for key in ("api_token", "password", "bot_token", "signing_secret", "api_key", "secret_key"):
         assert re.search(rf'^{key}\s*=\s*""', text, re.M), f"{key} must be empty in the example"
+
+
+def test_the_config_file_may_be_named_by_the_environment(monkeypatch) -> None:
+    """Containers start `dsarbot serve` and say where the file is with DSARBOT_CONFIG."""
+    from bot.cli import build_parser
+
+    monkeypatch.setenv("DSARBOT_CONFIG", str(EXAMPLE))
+    assert build_parser().parse_args(["serve"]).config == str(EXAMPLE)
+    assert build_parser().parse_args(["--config", "other.toml", "serve"]).config == "other.toml"
+    monkeypatch.delenv("DSARBOT_CONFIG")
+    assert build_parser().parse_args(["serve"]).config is None

@@ -81,6 +81,22 @@ def test_case_page_shows_clock_cues_verification_draft_and_history(agent, seeded
     assert f'<iframe class="letter" sandbox src="/desk/cases/{case.ref}/draft/letter"' in html
 
 
+def test_the_draft_panel_shows_what_to_check_before_approving(agent, seeded):
+    case = seeded.case("drafted")
+    html = agent.get(f"/desk/cases/{case.ref}").get_data(as_text=True)
+    assert "Others&#39; data removed (Art. 15(4))</dt>\n      <dd>none" in html
+    seeded.service.cases.record(case.id, "redraft", "system", lambda c: c.draft.update(
+        redactions=[{"source": "shop", "system": "PrestaShop", "entity": "ps_customer_message", "record_id": "7",
+                     "field": "message", "kind": "email", "count": 2}],
+        repeat_requests=[{"ref": seeded.refs["overdue"], "received": "2025-03-01", "state": "delivered",
+                          "rights": ["access"]}],
+        warnings=["<b>the annex was cut</b>"]))
+    html = agent.get(f"/desk/cases/{case.ref}").get_data(as_text=True)
+    assert "PrestaShop · ps_customer_message · message: email ×2" in html
+    assert f'<a href="/desk/cases/{seeded.refs["overdue"]}">{seeded.refs["overdue"]}</a> (2025-03-01, Delivered)' in html
+    assert "&lt;b&gt;the annex was cut&lt;/b&gt;" in html
+
+
 def test_gathering_status_and_flags_on_a_failed_case(agent, seeded):
     html = agent.get(f"/desk/cases/{seeded.refs['failed']}").get_data(as_text=True)
     assert "Sources did not answer" in html and "crm" in html and "status-failed" in html
@@ -146,6 +162,18 @@ def test_sent_mail_shows_text_escaped(agent):
     html = agent.get("/desk/sent-mail/0001-ack.eml").get_data(as_text=True)
     assert "Hello &lt;script&gt;alert(3)&lt;/script&gt;, we received your request." in html
     assert "<script>" not in html and "auto-generated" in html
+
+
+def test_sent_mail_links_only_to_this_service(agent, seeded):
+    base = seeded.service.config.service.base_url.rstrip("/")
+    (seeded.service.data_dir / "sent-mail" / "0002-code.eml").write_text(
+        "From: x@shop.example\nTo: nina.soon@example.com\nSubject: code\n\n"
+        f"Open {base}/verify/AbC_1-2 now.\nNot this: https://evil.example/x?<b>\n"
+        f'Nor this: {base}/verify/"onmouseover="alert(1)\n')
+    html = agent.get("/desk/sent-mail/0002-code.eml").get_data(as_text=True)
+    assert f'<a href="{base}/verify/AbC_1-2" rel="noreferrer">{base}/verify/AbC_1-2</a> now.' in html
+    assert "https://evil.example/x?&lt;b&gt;" in html and 'href="https://evil.example' not in html
+    assert 'onmouseover="' not in html
 
 
 @pytest.mark.parametrize("name", ["..%2F..%2Fsecret.key", "../secret.key", "0001-ack.txt", ".hidden.eml"])

@@ -1,6 +1,7 @@
 """Webhooks at the door: verified before anything parses them, retries deduplicated, replays refused."""
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -130,3 +131,16 @@ def test_no_secret_configured_refuses_everything(tmp_path, clock):
         assert reply.status_code == 401
         assert any("webhook_secret" in p for p in service.run_startup_checks())
         service.close()
+
+
+@pytest.mark.parametrize("payload", [[1, 2], "zen:ticket:1", {"type": "zen:event-type:ticket.created", "detail": "1"},
+                                     {"type": "zen:event-type:ticket.merged", "detail": {"id": "1"}, "event": [1]}])
+def test_a_signed_body_that_is_no_event_object_is_kept_aside_with_a_plain_reason(zendesk, clock, payload):
+    """Found by tests/fuzz: such bodies were kept aside as "AttributeError: 'list' object has no attribute 'get'"."""
+    fake, service, client = zendesk
+    body = json.dumps(payload).encode()
+    assert client.post("/webhooks/zendesk", data=body, headers=fake.signed(body, clock.iso(), "77")).status_code == 200
+    clock.advance(60)
+    assert service.component("helpdesk_drain").run() == 1
+    (kept,) = [d for d in service.store.find("ignored") if d.get("kind") == "unprocessable_webhook"]
+    assert kept["why"].startswith("ValueError: not a Zendesk event")

@@ -183,3 +183,53 @@ def test_by_default_an_effect_gives_up_after_max_attempts(service, clock):
         clock.advance(3600)
     assert calls == [1, 2, 3] and _doc(service, "k")["status"] == "failed"
     assert [f.code for f in service.cases.get(case.id).open_flags] == ["effect_failed:test.effect"]
+
+
+def test_one_tick_works_through_a_backlog_larger_than_a_batch(service, clock):
+    ran = []
+    service.outbox.register("test.effect", lambda effect: ran.append(effect["key"]))
+    for n in range(120):
+        service.outbox.enqueue(Effect("test.effect", key=f"k{n:03}", case_id="c"))
+    service.outbox.enqueue(Effect("test.effect", key="later", case_id="c", delay_seconds=60))
+    assert service.outbox.run_backlog(limit=50) == 120  # three batches in one tick, not one
+    assert sorted(ran) == [f"k{n:03}" for n in range(120)]
+    assert service.outbox.run_backlog(limit=50) == 0  # what is not due yet waits
+
+
+def test_an_effect_whose_lease_ran_out_in_a_slow_batch_is_left_to_the_worker_that_took_it(service, clock):
+    from bot.outbox import Outbox
+
+    other = Outbox(service.store, clock, lease_seconds=120)
+    other.worker = "other-host:1"
+    ran: list[tuple[str, str]] = []
+
+    def slow(effect):
+        ran.append(("here", effect["key"]))
+        clock.advance(seconds=70)  # each takes more than half the lease
+        if effect["key"] == "b":
+            other.run_due()  # "c" waited past its lease: another instance takes it
+
+    service.outbox.register("test.effect", slow)
+    other.register("test.effect", lambda effect: ran.append(("other", effect["key"])))
+    for key in ("a", "b", "c"):
+        service.outbox.enqueue(Effect("test.effect", key=key, case_id="c"))
+    service.outbox.lease_seconds = 120
+    service.outbox.run_due()
+    assert ran == [("here", "a"), ("here", "b"), ("other", "c")]  # "b" was renewed in time; each once
+    assert all(_doc(service, k)["status"] == "done" for k in "abc")
+    assert [_doc(service, k)["attempts"] for k in "abc"] == [1, 1, 2]  # "c" was claimed twice, run once
+
+
+def test_a_slow_batch_keeps_the_effects_nobody_else_took(service, clock):
+    ran = []
+
+    def slow(effect):
+        ran.append(effect["key"])
+        clock.advance(seconds=70)  # past half the lease: the next one's lease is renewed, not lost
+
+    service.outbox.register("test.effect", slow)
+    for key in ("a", "b", "c"):
+        service.outbox.enqueue(Effect("test.effect", key=key, case_id="c"))
+    service.outbox.lease_seconds = 120
+    service.outbox.run_due()
+    assert ran == ["a", "b", "c"]

@@ -105,3 +105,13 @@ def test_two_reminders_on_the_same_day_both_arrive(tmp_path, clock) -> None:  # 
     on_21 = sorted(kind for ref, kind, _, day in notifier.sent if ref == case.ref and day == "2026-12-21")
     assert on_21 == ["due_in_7", "unassigned"]
     assert len([e for e in service.outbox.pending() if e["kind"] == "notify.reminder"]) == 1  # one at a time
+
+
+def test_a_case_opened_already_overdue_gets_the_overdue_reminder_from_today(tmp_path, clock) -> None:  # noqa: ANN001
+    notifier = RecordingNotifier()
+    service = _service(tmp_path, clock, notifier)  # 25 Nov 2026; received 40 days earlier: due 16 Nov
+    case = service.cases.open(received_at=clock() - timedelta(days=40), rights=["access"], language="fr",
+                              channel="email", requester=Person(email="a@example.fr"))
+    _run_days(service, clock, 2)
+    assert [(kind, day) for ref, kind, _, day in notifier.sent if ref == case.ref] == [
+        ("overdue", "2026-11-25"), ("overdue", "2026-11-26")]

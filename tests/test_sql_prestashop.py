@@ -8,17 +8,12 @@ import pytest
 from integrations.base import IntegrationError, SubjectQuery
 from integrations.sources import SourceContext, build_source
 from integrations.sources.masking import HASH_WITHHELD, SECRET_WITHHELD
-from tests.dbs import mariadb_database, run_sql, shop_schemas
+from tests.dbs import ins, mariadb_database, run_sql, shop_schemas
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=timezone.utc)
 JEAN = "jean.dupont@example.fr"
 OTHER = "jdupont@example.com"  # another Jean Dupont, same phone: must never show up
 PHONE = "06 12 34 56 78"
-
-
-def ins(table: str, **values: object) -> tuple[str, dict]:
-    return (f"INSERT INTO {table} ({', '.join(f'`{k}`' for k in values)}) "
-            f"VALUES ({', '.join(':' + k for k in values)})", values)
 
 
 def seed_rows() -> list[tuple[str, dict]]:

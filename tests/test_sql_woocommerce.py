@@ -8,8 +8,8 @@ import pytest
 from integrations.base import SubjectQuery
 from integrations.sources import SourceContext, build_source
 from integrations.sources.masking import HASH_WITHHELD, SECRET_WITHHELD
-from tests.dbs import mariadb_database, run_sql, shop_schemas
-from tests.test_sql_prestashop import by_entity, ins
+from tests.dbs import ins, mariadb_database, run_sql, shop_schemas
+from tests.test_sql_prestashop import by_entity
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=timezone.utc)
 ALICE = "alice@example.fr"

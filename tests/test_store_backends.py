@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
@@ -49,6 +51,48 @@ def test_concurrent_updates_lose_nothing(store: Store) -> None:
     assert store.get("kv", "counter") == {"n": 200}
 
 
+def test_get_for_update_serialises_check_then_act(store: Store) -> None:
+    """Read, decide, write in one transaction: with the key held nobody interleaves (lost updates)."""
+    def bump(_: int) -> None:
+        with store.transaction():
+            current = store.get_for_update("kv", "n") or {"n": 0}
+            store.put("kv", "n", {"n": current["n"] + 1})
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(bump, range(100)))
+    assert store.get("kv", "n") == {"n": 100}
+
+
+def test_exclusive_is_held_by_one_at_a_time(store: Store) -> None:
+    inside, most, order = [0], [0], []
+    guard = threading.Lock()
+
+    def work(i: int) -> None:
+        with store.exclusive("mailbox:a@b:INBOX") as held:
+            assert held
+            with guard:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            time.sleep(0.01)
+            with guard:
+                inside[0] -= 1
+                order.append(i)
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(work, range(12)))
+    assert most[0] == 1 and len(order) == 12
+    with store.exclusive("job:purge") as first:
+        with ThreadPoolExecutor(1) as pool:  # another thread, like another instance, does not wait
+            assert pool.submit(_held_briefly, store, "job:purge").result() is False
+            assert pool.submit(_held_briefly, store, "job:other").result() is True
+        assert first
+
+
+def _held_briefly(store: Store, name: str) -> bool:
+    with store.exclusive(name, wait=False) as held:
+        return held
+
+
 def test_claims_never_overlap(store: Store) -> None:
     for i in range(60):
         store.put("outbox", f"e{i:02}", {"status": "pending", "due_at": "2026-01-01"})
@@ -77,6 +121,29 @@ def test_postgres_audit_chain_stays_linear_with_concurrent_writers(pg_url: str, 
     result = audit.verify()
     assert not result.ok and result.broken_line == 57
     store.close()
+
+
+def test_vault_contract(store: Store, tmp_path: Path) -> None:
+    from bot.store.postgres_store import PostgresBlobs
+    from bot.vault import Vault, VaultError
+
+    blobs = PostgresBlobs(store) if hasattr(store, "pool") else None
+    vault = Vault(tmp_path / "keys", blobs=blobs)
+    vault.write("exports/c1/a_b.pdf", b"one")
+    vault.write("exports/c1/sub/two.json", b"two")
+    vault.write("exports/c10/x.pdf", b"other case")  # a sibling whose name starts the same
+    vault.write("exports/c1_/y.pdf", b"LIKE's _ is literal")
+    assert vault.read("exports/c1/a_b.pdf") == b"one" and vault.exists("exports/c1")
+    assert vault.list("exports/c1") == ["exports/c1/a_b.pdf", "exports/c1/sub/two.json"]
+    vault.delete("exports/c1")
+    assert not vault.exists("exports/c1/a_b.pdf") and vault.list("exports/c1") == []
+    assert vault.read("exports/c10/x.pdf") == b"other case" and vault.exists("exports/c1_/y.pdf")
+    with pytest.raises(FileNotFoundError):
+        vault.read("exports/c1/a_b.pdf")
+    with pytest.raises(VaultError, match="leaves the vault"):
+        vault.write("../outside", b"x")
+    with pytest.raises(VaultError, match="wrong key"):
+        Vault(tmp_path / "other-keys", blobs=vault.blobs).read("exports/c10/x.pdf")
 
 
 def test_postgres_url_errors_are_clear(tmp_path: Path) -> None:
@@ -116,13 +183,42 @@ def test_migrate_tinydb_to_postgres(pg_url: str, tmp_path: Path, capsys: pytest.
                                   requester=Person(email=f"p{i}@example.fr"))
         service.cases.transition(case.id, "request_identity", "system")
         refs.append(case.ref)
+    service.component("vault").write("attachments/x/proof.pdf", b"%PDF-1.4 proof")
     service.close()
     assert cli_main(["store", "migrate", "--to", pg_url, "--data-dir", str(tmp_path)]) == 0
     counts = json.loads(capsys.readouterr().out)
-    assert counts["cases"] == 5 and counts["audit_events"] == 10
-    moved = build_service(load_config(None, environ={}, overrides={"service": {"data_dir": str(tmp_path)},
-                                                                   "store": {"url": pg_url}}), now=lambda: T0)
+    assert counts["cases"] == 5 and counts["audit_events"] == 10 and counts["vault_files"] == 1
+    elsewhere = tmp_path / "other-instance"  # another instance, its own data dir, the same keys
+    moved = build_service(load_config(None, environ={"DSARBOT_SERVICE__VAULT_KEY": (tmp_path / "vault.key").read_text()},
+                                      overrides={"service": {"data_dir": str(elsewhere),
+                                                             "secret_key": (tmp_path / "secret.key").read_text()},
+                                                 "store": {"url": pg_url}}), now=lambda: T0)
     assert sorted(c.ref for c in moved.cases.all()) == sorted(refs)
+    assert moved.component("vault").read("attachments/x/proof.pdf") == b"%PDF-1.4 proof"
     assert moved.audit.verify().ok
     moved.close()
     assert cli_main(["store", "migrate", "--to", pg_url, "--data-dir", str(tmp_path)]) == 1  # never twice
+
+
+def test_postgres_deadlock_victim_raises_store_conflict_and_keeps_nothing(pg_url: str, tmp_path: Path) -> None:  # noqa: F811
+    from bot.store import StoreConflict
+
+    store = open_store(pg_url, tmp_path)
+    both_hold_one = threading.Barrier(2)
+
+    def cross(first: str, second: str) -> str:
+        try:
+            with store.transaction():
+                store.get_for_update("kv", first)
+                store.put("kv", f"by-{first}", {})
+                both_hold_one.wait()
+                store.get_for_update("kv", second)
+            return "committed"
+        except StoreConflict:
+            return "conflict"
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(pool.map(cross, ["a", "b"], ["b", "a"]))
+    assert outcomes == ["committed", "conflict"]
+    assert len([k for k in store.keys("kv") if k.startswith("by-")]) == 1  # the victim's write rolled back
+    store.close()

@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from bot.cli import _load
     from bot.drafting.files import read_verified
     from bot.service import build_service
-    from bot.vault import Vault, VaultError, safe_name
+    from bot.vault import VaultError, safe_name, vault_of
 
     service = build_service(_load(args))
     try:
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"dsarbot draft: case {case.ref} has no draft yet (state {case.state})", file=sys.stderr)
             return 1
         try:
-            contents = read_verified(Vault(service.data_dir), case.draft)
+            contents = read_verified(vault_of(service), case.draft)
         except VaultError as exc:
             print(f"dsarbot draft: {exc}", file=sys.stderr)
             return 1

@@ -25,7 +25,7 @@ from bot.drafting.redaction import Redactor, Rules, load_rules
 from bot.drafting.repeat import earlier_requests
 from bot.drafting.tables import annex_view, tables
 from bot.models import Case, Right
-from bot.vault import Vault, safe_name
+from bot.vault import safe_name, vault_of
 from integrations.base import Misconfigured
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ class Drafter:
         self.service = service
         self._register = register
         self.rules = rules or load_rules(service.config.drafting.redaction_rules)
-        self.vault = Vault(service.data_dir)
+        self.vault = vault_of(service)
 
     # --- parts ---------------------------------------------------------------------------------
     def register(self) -> Register:

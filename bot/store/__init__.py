@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.store.base import COLLECTIONS, Doc, Store, StoreError
+from bot.store.base import COLLECTIONS, Doc, Store, StoreConflict, StoreError
 
-__all__ = ["COLLECTIONS", "Doc", "Store", "StoreError", "open_store"]
+__all__ = ["COLLECTIONS", "Doc", "Store", "StoreConflict", "StoreError", "open_store"]
 
 
 def open_store(url: str, data_dir: str | Path) -> Store:

@@ -1,14 +1,16 @@
-"""`dsarbot store migrate`: copy an embedded (TinyDB) data dir into PostgreSQL, audit trail included.
+"""`dsarbot store migrate`: copy an embedded (TinyDB) data dir into PostgreSQL, audit trail and vault included.
 
 The audit events are copied verbatim (sequence numbers and hashes), so the chain verifies on the
-target exactly as it did on the source. The target must be empty: migrating twice would mix two
-histories.
+target exactly as it did on the source; the vault's files are copied still encrypted, so every
+instance on the database needs the data dir's vault key (`vault.key`, as `DSARBOT_SERVICE__VAULT_KEY`).
+The target must be empty: migrating twice would mix two histories.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from bot.audit import FileAuditLog, PostgresAuditLog
 from bot.config import load_config
@@ -44,12 +46,24 @@ def migrate(data_dir: str, target_url: str, audit_key: bytes | None = None) -> d
                      "ON CONFLICT (collection, key) DO UPDATE SET doc = EXCLUDED.doc",
                      (Jsonb({"seq": seq, "hash": digest}),))
     counts["audit_events"] = len(events)
+    counts["vault_files"] = _copy_vault(Path(data_dir) / "vault", target)
     after = PostgresAuditLog(target, key=audit_key).verify()
     if not after.ok:
         raise StoreError(f"the copied audit trail does not verify (line {after.broken_line}): {after.reason}")
     source.close()
     target.close()
     return counts
+
+
+def _copy_vault(root: Path, target) -> int:  # noqa: ANN001 - a PostgresStore
+    from bot.store.postgres_store import PostgresBlobs
+
+    blobs = PostgresBlobs(target)
+    files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")) if root.is_dir() else []
+    with target.transaction():
+        for path in files:
+            blobs.write(path.relative_to(root).as_posix(), path.read_bytes())
+    return len(files)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

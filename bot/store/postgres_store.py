@@ -3,8 +3,10 @@
 Same interface as the embedded store. Documents live in one table as JSONB; the fields work is
 claimed on (`status`, `due_at`) are generated columns with an index, and claiming uses
 `SELECT ... FOR UPDATE SKIP LOCKED` so two instances never take the same effect while its lease
-runs. Read-modify-write takes a transaction-scoped advisory lock on the key, which also covers
-keys that do not exist yet. Schema changes are numbered migrations applied once, under a lock.
+runs. Read-modify-write (`update`, `get_for_update`) takes a transaction-scoped advisory lock on the
+key, which also covers keys that do not exist yet; `exclusive` is a session-level advisory lock on
+a connection of its own, released by PostgreSQL if the instance dies. Schema changes are numbered
+migrations applied once, under a lock.
 
 A database restart is not seen by callers: pooled connections that died while idle fail at BEGIN,
 before any work, and are replaced (`connection`); statements that can run twice without harm
@@ -20,11 +22,12 @@ from contextlib import ExitStack, contextmanager
 from typing import Any, Callable, Iterator, TypeVar
 
 import psycopg
+import psycopg.errors
 from psycopg import Connection
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from bot.store.base import Doc, Store, StoreError, Updater
+from bot.store.base import Doc, Store, StoreConflict, StoreError, Updater, run_callbacks
 
 MIGRATIONS: list[str] = [
     """
@@ -43,6 +46,12 @@ MIGRATIONS: list[str] = [
     CREATE TABLE IF NOT EXISTS dsarbot_audit (
         seq bigint PRIMARY KEY,
         event jsonb NOT NULL
+    );
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS dsarbot_vault (
+        path text PRIMARY KEY,
+        data bytea NOT NULL
     );
     """,
 ]
@@ -127,12 +136,28 @@ class PostgresStore(Store):
         if current is not None:
             yield current
             return
-        with self.connection() as conn:
-            self._local.conn = conn
-            try:
-                yield conn
-            finally:
-                self._local.conn = None
+        self._local.after = []
+        try:
+            with self.connection() as conn:
+                self._local.conn = conn
+                try:
+                    yield conn
+                finally:
+                    self._local.conn = None
+        except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
+            self._local.after = []
+            raise StoreConflict(f"rolled back after colliding with another writer ({exc.sqlstate})") from exc
+        except BaseException:
+            self._local.after = []
+            raise
+        callbacks, self._local.after = self._local.after, []
+        run_callbacks(callbacks)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        if getattr(self._local, "conn", None) is not None:
+            self._local.after.append(callback)
+        else:
+            callback()
 
     @contextmanager
     def transaction(self) -> Iterator["PostgresStore"]:
@@ -166,10 +191,42 @@ class PostgresStore(Store):
         with self._conn() as conn:
             conn.execute("DELETE FROM dsarbot_documents WHERE collection = %s AND key = %s", (collection, key))
 
+    def get_for_update(self, collection: str, key: str) -> Doc | None:
+        with self._conn() as conn:
+            # the advisory lock covers a key with no row yet; the row lock makes claim_due (which
+            # takes row locks only) skip the document meanwhile, or wait for it and read it anew
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{collection}\x1f{key}",))
+            row = conn.execute("SELECT doc FROM dsarbot_documents WHERE collection = %s AND key = %s FOR UPDATE",
+                               (collection, key)).fetchone()
+            return row[0] if row else None
+
+    @contextmanager
+    def exclusive(self, name: str, wait: bool = True) -> Iterator[bool]:
+        lock = "SELECT pg_advisory_lock(hashtextextended(%s, 1))" if wait else \
+            "SELECT pg_try_advisory_lock(hashtextextended(%s, 1))"
+        with ExitStack() as opening:
+            conn = opening.enter_context(self.pool.connection())  # autocommit: the lock belongs to the session
+            try:
+                held = conn.execute(lock, (name,)).fetchone()[0] is not False
+            except psycopg.OperationalError:  # died while idle in the pool (a restart): take a fresh one
+                opening.close()
+                self.pool.check()
+                conn = opening.enter_context(self.pool.connection())
+                held = conn.execute(lock, (name,)).fetchone()[0] is not False
+            if not held:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                try:
+                    conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 1))", (name,))
+                except psycopg.Error:
+                    conn.close()  # a lost session lost its locks; never hand the pool a holder
+
     def update(self, collection: str, key: str, fn: Updater) -> Doc | None:
         with self._conn() as conn:
-            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{collection}\x1f{key}",))
-            new = fn(self.get(collection, key))
+            new = fn(self.get_for_update(collection, key))
             if new is None:
                 self.delete(collection, key)
             else:
@@ -224,3 +281,44 @@ class PostgresStore(Store):
     def close(self) -> None:
         self.pool.close()
 
+
+
+class PostgresBlobs:
+    """The vault's encrypted files in the database (bot.vault.Blobs): every instance sees them all.
+
+    Writes join the calling thread's store transaction, if any."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self.store = store
+
+    def write(self, path: str, data: bytes) -> None:
+        with self.store._conn() as conn:  # noqa: SLF001 - the same transaction as the store's writes
+            conn.execute("INSERT INTO dsarbot_vault (path, data) VALUES (%s, %s) "
+                         "ON CONFLICT (path) DO UPDATE SET data = EXCLUDED.data", (path, data))
+
+    def read(self, path: str) -> bytes:
+        with self.store._conn() as conn:  # noqa: SLF001
+            row = conn.execute("SELECT data FROM dsarbot_vault WHERE path = %s", (path,)).fetchone()
+        if row is None:
+            raise FileNotFoundError(path)
+        return bytes(row[0])
+
+    def exists(self, path: str) -> bool:
+        with self.store._conn() as conn:  # noqa: SLF001
+            return conn.execute("SELECT 1 FROM dsarbot_vault WHERE path = %s OR path LIKE %s LIMIT 1",
+                                (path, _under(path))).fetchone() is not None
+
+    def delete(self, path: str) -> None:
+        with self.store._conn() as conn:  # noqa: SLF001
+            conn.execute("DELETE FROM dsarbot_vault WHERE path = %s OR path LIKE %s", (path, _under(path)))
+
+    def list(self, folder: str) -> list[str]:
+        with self.store._conn() as conn:  # noqa: SLF001
+            rows = conn.execute("SELECT path FROM dsarbot_vault WHERE path LIKE %s ORDER BY path",
+                                (_under(folder),)).fetchall()
+        return [r[0] for r in rows if not r[0].rsplit("/", 1)[-1].startswith(".")]
+
+
+def _under(folder: str) -> str:
+    """A LIKE pattern for everything inside `folder` (its own % and _ taken literally)."""
+    return folder.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -20,13 +21,13 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Table
 
-from bot.store.base import Doc, Store, StoreError, Updater
+from bot.store.base import Doc, Store, StoreError, Updater, run_callbacks
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +142,7 @@ class TinyDBStore(Store):
         self._lock_fh = open(self.data_dir / LOCK_FILE, "a+")
         self._thread_lock = threading.RLock()
         self._depth = 0
+        self._after: list[Callable[[], None]] = []
         with self._process_lock():
             self._recover()
         self._storage_holder: list[AtomicJSONStorage] = []
@@ -190,6 +192,7 @@ class TinyDBStore(Store):
 
     @contextmanager
     def transaction(self) -> Iterator["TinyDBStore"]:
+        callbacks: list[Callable[[], None]] = []
         with self._thread_lock:
             if self._depth:
                 self._depth += 1
@@ -200,15 +203,26 @@ class TinyDBStore(Store):
                 return
             with self._process_lock():
                 self._depth = 1
+                self._after = []
                 self._storage.begin()
                 try:
                     yield self
                     self._storage.commit()
+                    callbacks = self._after
                 except BaseException:
                     self._storage.rollback()
                     raise
                 finally:
                     self._depth = 0
+                    self._after = []
+        run_callbacks(callbacks)  # committed, and the locks released
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        with self._thread_lock:
+            if self._depth:
+                self._after.append(callback)
+                return
+        callback()
 
     def _raw(self, collection: str, write: bool = False) -> dict[str, Any]:
         """The collection as TinyDB keeps it in the file ({key: doc}); O(1) keyed access.
@@ -238,6 +252,26 @@ class TinyDBStore(Store):
                 return False
             self._raw(collection, write=True)[key] = copy.deepcopy(doc)
             return True
+
+    def get_for_update(self, collection: str, key: str) -> Doc | None:
+        return self.get(collection, key)  # a transaction here already excludes every other writer
+
+    @contextmanager
+    def exclusive(self, name: str, wait: bool = True) -> Iterator[bool]:
+        # flock: separate opens conflict even within one process, so threads are covered too
+        locks = self.data_dir / "locks"
+        locks.mkdir(exist_ok=True)
+        digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:32]
+        with open(locks / f"{digest}.lock", "a+") as fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
     def delete(self, collection: str, key: str) -> None:
         with self.transaction():

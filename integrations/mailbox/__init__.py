@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from bot.service import Service
 from bot.vault import vault_of
-from integrations.mailbox.channel import MailboxChannel, PollResult, imap_outcome
+from integrations.mailbox.channel import MailboxChannel, PollResult, imap_outcome, mail_message
 from integrations.mailbox.state import QUARANTINE, MailboxState
 from integrations.mailbox.watcher import IdleWatcher
 
-__all__ = ["IdleWatcher", "MailboxChannel", "MailboxState", "PollResult", "QUARANTINE", "imap_outcome", "setup"]
+__all__ = ["IdleWatcher", "MailboxChannel", "MailboxState", "PollResult", "QUARANTINE", "imap_outcome",
+           "mail_message", "setup"]
 
 
 def setup(service: Service) -> None:

@@ -77,6 +77,26 @@ def outcome_name(exc: IntegrationError) -> str:
     return {AuthFailed: "auth_failed", Misconfigured: "misconfigured"}.get(type(exc), "not_ready")
 
 
+def mail_message(raw: bytes, received_at: datetime, vault: Vault, limits: Limits, *, headers_only: bool = False,
+                 size: int = 0, size_limit: int = 0) -> Message:
+    """Raw mail -> the Message intake receives: parsed, attachments encrypted in the vault, and the
+    original kept when it could not be fully read. `headers_only`: only the headers were fetched
+    (the mail is `size` bytes, over `size_limit`)."""
+    parsed = parse_email(raw, channel="email", received_at=received_at)
+    message = parsed.message
+    key = content_key(raw)
+    message.attachments = store_attachments(vault, key, parsed.attachments, limits)
+    message.warnings = [*parsed.warnings, *(f"attachment {a.filename!r} ({a.size} bytes) not kept: over the "
+                                            "[mailbox] attachment limits" for a in message.attachments if not a.path)]
+    if headers_only:
+        note = (f"the message is {size} bytes, over the {size_limit} byte limit "
+                "([mailbox] max_message_bytes): only its headers were read; open it in the mailbox")
+        message.parse_error = f"{message.parse_error}; {note}" if message.parse_error else note
+    elif message.parse_error:
+        message.attachments.append(store_original(vault, key, raw))
+    return message
+
+
 @dataclass
 class PollResult:
     """What one pass did: intake outcomes by name, failures kept for retry, messages quarantined."""
@@ -91,7 +111,7 @@ class PollResult:
 
 
 class MailboxChannel:
-    """Drives intake from one IMAP folder. Thread-safe: one pass at a time per process."""
+    """Drives intake from one IMAP folder. One pass at a time per folder, across threads and instances."""
 
     name = "email"
 
@@ -101,6 +121,7 @@ class MailboxChannel:
         self.intake = intake
         self.vault = vault
         self.now = now
+        self.store = store
         self.limits = Limits(config.max_attachment_bytes, config.max_attachments)
         self.state = MailboxState(store, vault, f"{config.username}@{config.host}", config.folder, now)
         #: called with each UID right after its bytes were fetched, before intake (instrumentation, crash tests)
@@ -154,17 +175,23 @@ class MailboxChannel:
     # --- one pass --------------------------------------------------------------------------------
     def poll(self, client: IMAPClient | None = None, *, wait: bool = True) -> PollResult | None:
         """One pass over the folder, on `client` or a connection of its own. None when another pass
-        was running and `wait` is false. Raises AuthFailed / NotReady / Misconfigured."""
+        (here or in another instance) was running and `wait` is false. Raises AuthFailed / NotReady /
+        Misconfigured."""
         if not self._lock.acquire(blocking=wait):
             return None
         try:
-            if client is not None:
-                return self._poll(client)
-            own = self.connect()
-            try:
-                return self._poll(own)
-            finally:
-                self.disconnect(own)
+            # one pass at a time per folder across instances too: each reads the last UID the
+            # previous pass saved, so two instances never hand the same mail to intake at once
+            with self.store.exclusive(self.state.key, wait=wait) as mine:
+                if not mine:
+                    return None
+                if client is not None:
+                    return self._poll(client)
+                own = self.connect()
+                try:
+                    return self._poll(own)
+                finally:
+                    self.disconnect(own)
         finally:
             self._lock.release()
 
@@ -283,7 +310,8 @@ class MailboxChannel:
         received_at = received_at.astimezone(timezone.utc) if isinstance(received_at, datetime) else self.now()
         message_id = ""
         try:
-            message = self._message(raw, received_at, size, headers_only)
+            message = mail_message(raw, received_at, self.vault, self.limits, headers_only=headers_only,
+                                   size=size, size_limit=self.config.max_message_bytes)
             message_id = message.message_id
             return self.intake.receive(message).outcome
         except Exception as exc:  # noqa: BLE001 - one bad message must never stop the mailbox
@@ -291,21 +319,6 @@ class MailboxChannel:
             gone = self.state.failed(state, uid, f"{type(exc).__name__}: {exc}", None if headers_only else raw,
                                      self.config.max_failures, message_id)
             return "quarantined" if gone else "failed"
-
-    def _message(self, raw: bytes, received_at: datetime, size: int, headers_only: bool) -> Message:
-        parsed = parse_email(raw, channel="email", received_at=received_at)
-        message = parsed.message
-        key = content_key(raw)
-        message.attachments = store_attachments(self.vault, key, parsed.attachments, self.limits)
-        message.warnings = [*parsed.warnings, *(f"attachment {a.filename!r} ({a.size} bytes) not kept: over the "
-                                                "[mailbox] attachment limits" for a in message.attachments if not a.path)]
-        if headers_only:
-            note = (f"the message is {size} bytes, over the {self.config.max_message_bytes} byte limit "
-                    "([mailbox] max_message_bytes): only its headers were read; open it in the mailbox")
-            message.parse_error = f"{message.parse_error}; {note}" if message.parse_error else note
-        elif message.parse_error:
-            message.attachments.append(store_original(self.vault, key, raw))
-        return message
 
     def _vanished(self, state: FolderState, uids: list[int]) -> None:
         """Failing messages deleted upstream: quarantine the copy kept at their first failure."""

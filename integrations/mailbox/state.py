@@ -60,7 +60,7 @@ class MailboxState:
     def save(self, state: FolderState) -> None:
         self.store.put(KV, self.key, state.to_doc(self.folder))
 
-    def failed(self, state: FolderState, uid: int, error: str, raw: bytes | None, max_failures: int,
+    def failed(self, state: FolderState, uid: int | str, error: str, raw: bytes | None, max_failures: int,
                message_id: str = "") -> bool:
         """Count one failure of `uid`; True when it has now gone to quarantine. Call `save` after."""
         entry = state.failing.get(str(uid)) or {"count": 0, "first_at": self.now().isoformat(), "vault_path": ""}
@@ -80,7 +80,7 @@ class MailboxState:
         self.quarantine(state, uid, entry["error"], entry)
         return True
 
-    def quarantine(self, state: FolderState, uid: int, reason: str, entry: dict[str, Any]) -> None:
+    def quarantine(self, state: FolderState, uid: int | str, reason: str, entry: dict[str, Any]) -> None:
         key = entry["vault_path"].rsplit("/", 1)[-1].removesuffix(".eml") if entry.get("vault_path") else \
             f"{state.uidvalidity}-{uid}"
         self.store.put(QUARANTINE, key, {

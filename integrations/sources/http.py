@@ -22,10 +22,7 @@ import requests
 
 from integrations.base import AuthFailed, Misconfigured, NotReady
 
-log = logging.getLogger(__name__)
-# urllib3 logs every request line, query string included, at DEBUG: that would put the subject's
-# email (and Woo's query-string credentials) in the logs whenever the service runs at DEBUG.
-logging.getLogger("urllib3.connectionpool").setLevel(logging.INFO)
+log = logging.getLogger(__name__)  # urllib3 is kept at INFO by bot.logs (its DEBUG lines carry query strings)
 
 _LINK_RE = re.compile(r'<([^>]*)>\s*;\s*rel="?([^";,]+)"?')
 

@@ -38,7 +38,7 @@ from tests.fakes.zendesk import FakeZendesk
 from tests.faults.checks import Findings, check_round
 from tests.faults.scenario import SENDERS, Spec, request_mail
 from tests.servers.dovecot import running_dovecot
-from tests.servers.postgres import create_database, drop_database
+from tests.servers.postgres import fresh_database
 from tests.servers.smtp import running_sink
 from tests.shared import REPO
 
@@ -202,9 +202,7 @@ class Campaign:
         return spec, spec.write(base / "spec.json"), account
 
     def _database(self) -> str:
-        url = create_database("dsarbot_faults")
-        self._stack.callback(drop_database, url)
-        return url
+        return self._stack.enter_context(fresh_database(prefix="dsarbot_faults_"))
 
     def life(self, spec_path: Path, env: dict[str, str], log: Path) -> int:
         self.report.lives += 1

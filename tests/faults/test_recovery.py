@@ -66,6 +66,22 @@ def test_audit_killed_between_the_line_and_the_head_keeps_a_linear_chain(tmp_pat
     assert [e["seq"] for e in log.events()] == [1, 2, 3, 4]
 
 
+def test_audit_batch_killed_before_its_head_is_adopted_whole_also_with_an_old_head(tmp_path):
+    log = FileAuditLog(tmp_path)
+    log.append(actor="system", action="flag", at=AT, case_id="c0")
+    head = json.loads((tmp_path / HEAD_FILE).read_text())
+    (tmp_path / HEAD_FILE).write_text(json.dumps({"seq": head["seq"], "hash": head["hash"]}))  # before sizes
+    batch = [{"actor": "system", "action": "flag", "at": AT, "case_id": f"c{i}"} for i in range(1, 4)]
+    real_head = log._write_head  # noqa: SLF001
+    log._write_head = lambda *a: None  # the batch is written, the process dies before its head  # noqa: SLF001
+    log.append_many(batch)
+    log._write_head = real_head  # noqa: SLF001
+    assert not FileAuditLog(tmp_path).verify().ok
+    fresh = FileAuditLog(tmp_path)
+    fresh.recover()
+    assert fresh.verify().ok and [e["seq"] for e in fresh.events()] == [1, 2, 3, 4]
+
+
 def test_audit_line_cut_in_the_middle_is_dropped_and_the_chain_goes_on(tmp_path):
     log = FileAuditLog(tmp_path)
     for i in range(3):

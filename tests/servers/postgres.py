@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import contextmanager
 from typing import Iterator
 
 import pytest
@@ -14,38 +15,30 @@ def _base(url: str) -> str:
     return url.rsplit("/", 1)[0]
 
 
-def create_database(prefix: str = "dsarbot_t") -> str:
-    """A fresh empty database on the local server; its URL. Raises with a clear message when the
-    server is not running."""
+@contextmanager
+def fresh_database(admin_url: str = ADMIN_URL, prefix: str = "dsarbot_t_") -> Iterator[str]:
+    """URL of a new empty database on the server of `admin_url`, dropped afterwards (tests, benches)."""
     import psycopg
 
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        raise RuntimeError(f"PostgreSQL is not reachable at {ADMIN_URL} ({exc}); start it with: "
-                           "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start") from exc
-    with admin:
+    name = f"{prefix}{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    return f"{_base(ADMIN_URL)}/{name}"
-
-
-def drop_database(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield f"{_base(admin_url)}/{name}"
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """URL of a fresh empty database, dropped afterwards. Fails clearly when PostgreSQL is not running."""
+    import psycopg
+
     try:
-        url = create_database()
-    except RuntimeError as exc:
-        pytest.fail(str(exc))
-    try:
+        psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5).close()
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is not reachable at {ADMIN_URL} ({exc}); start it with: "
+                    "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start")
+    with fresh_database() as url:
         yield url
-    finally:
-        drop_database(url)

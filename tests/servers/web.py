@@ -19,11 +19,12 @@ from bot.web.app import create_app
 
 
 class WebServer:
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, port: int = 0) -> None:
         self.service = service
         self.app = create_app(service)
-        # port 0: the OS picks a free port; a short loop timeout makes close() quick.
-        self._server = create_server(self.app, host="127.0.0.1", port=0, threads=4, ident="dsarbot-test",
+        # port 0: the OS picks a free port (give one when the service's base_url must name it);
+        # a short loop timeout makes close() quick.
+        self._server = create_server(self.app, host="127.0.0.1", port=port, threads=4, ident="dsarbot-test",
                                      asyncore_loop_timeout=0.1)
         self.port = self._server.effective_port
         self._thread = threading.Thread(target=self._run, name=f"web-{self.port}", daemon=True)
@@ -57,8 +58,8 @@ class WebServer:
 
 
 @contextmanager
-def running_web(service: Service) -> Iterator[WebServer]:
-    server = WebServer(service).start()
+def running_web(service: Service, port: int = 0) -> Iterator[WebServer]:
+    server = WebServer(service, port).start()
     try:
         yield server
     finally:

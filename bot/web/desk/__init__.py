@@ -14,7 +14,7 @@ from bot import clock
 from bot.cases import CaseNotFound
 from bot.models import Case
 from bot.service import Service
-from bot.vault import Vault
+from bot.vault import Vault, vault_of
 
 desk = Blueprint("desk", __name__)
 
@@ -42,11 +42,7 @@ def load_case(ref: str) -> Case:
 
 def vault() -> Vault:
     """The service's vault (registered by whoever set it up first, else opened on the data dir)."""
-    svc = service()
-    found = svc.component("vault")
-    if found is None:
-        found = svc.components["vault"] = Vault(svc.data_dir)
-    return found
+    return vault_of(service())
 
 
 def check_agents(service: Service) -> str | None:

@@ -13,6 +13,7 @@ from email.parser import BytesParser
 from pathlib import Path
 
 from flask import abort, render_template
+from markupsafe import Markup, escape
 
 from bot.vault import safe_name
 from bot.web.desk import desk, service
@@ -21,6 +22,7 @@ FOLDER = "sent-mail"
 MAX_BYTES = 2 * 1024 * 1024  # a sent mail is a letter, not an export: more than this is cut
 LIST_LIMIT = 300
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.eml")
+_URL = re.compile(r"https?://[^\s<>\"']+")
 
 
 @dataclass
@@ -34,6 +36,22 @@ class SentMail:
     text: str = ""
     attachments: list[str] = field(default_factory=list)
     error: str = ""
+
+
+def linked_text(text: str, base_url: str) -> Markup:
+    """The mail's text, escaped, with links to this service (verify, portal) made clickable; any
+    other URL stays text, so the page never links anywhere the service itself does not serve."""
+    base = base_url.rstrip("/") + "/"
+    parts: list[str] = []
+    end = 0
+    for match in _URL.finditer(text):
+        url = match.group(0)
+        parts.append(escape(text[end:match.start()]))
+        parts.append(Markup('<a href="{0}" rel="noreferrer">{0}</a>').format(url) if url.startswith(base)
+                     else escape(url))
+        end = match.end()
+    parts.append(escape(text[end:]))
+    return Markup("").join(parts)
 
 
 def sent_mail_dir() -> Path | None:
@@ -90,4 +108,6 @@ def sent_mail_view(name: str):
     path = folder / name
     if not path.is_file() or path.resolve().parent != folder.resolve():
         abort(404)
-    return render_template("desk/sent_mail_view.html", mail=read_mail(path, with_body=True))
+    mail = read_mail(path, with_body=True)
+    return render_template("desk/sent_mail_view.html", mail=mail,
+                           body=linked_text(mail.text, service().config.service.base_url))
