@@ -24,6 +24,7 @@ from bot.faults import checkpoint
 from bot.models import ANSWERED_STATES, Case, Flag, Person, State, new_case_ref
 from bot.outbox import Effect, enqueue
 from bot.store import Store
+from bot.workers import gone, worker_id
 
 log = logging.getLogger(__name__)
 
@@ -304,6 +305,7 @@ class CaseBook:
             "id": uuid.uuid4().hex, "actor": change.actor, "action": change.action,
             "at": self.now().isoformat(), "case_id": change.case.id, "case_ref": change.case.ref,
             "before": str(change.before), "after": str(change.after), "detail": _ids_only(change.detail),
+            "writer": worker_id(),  # a restart writes what a dead writer left parked (flush_orphaned_audit)
         }
         self.store.put("audit_pending", pending["id"], pending)
         return pending
@@ -340,6 +342,14 @@ class CaseBook:
             for p in parked:
                 self.store.delete("audit_pending", p["id"])
 
+    def flush_orphaned_audit(self) -> int:
+        """On start: write at once the events parked by processes of this host that are gone (killed
+        before writing them), before anything newer happens to their cases; others wait for the
+        periodic `flush_pending_audit` (their writer may be alive, on another host)."""
+        with self.store.exclusive("job:audit.flush"):  # the periodic flush's lock: never both at once
+            orphans = [p for p in self.store.find("audit_pending") if gone(p.get("writer", ""))]
+            return self._flush(sorted(orphans, key=lambda p: p["at"]))
+
     def flush_pending_audit(self, older_than: timedelta | None = None) -> int:
         """Write audit events parked by a process that crashed before writing them. `older_than`:
         only those parked that long ago, since a younger one may be in the hands of its writer (in
@@ -348,6 +358,9 @@ class CaseBook:
         if older_than is not None:
             horizon = self.now() - older_than
             parked = [p for p in parked if datetime.fromisoformat(p["at"]) < horizon]
+        return self._flush(parked)
+
+    def _flush(self, parked: list[dict[str, Any]]) -> int:
         if not parked:
             return 0
         written = {e.get("detail", {}).get("event_id") for e in self.audit.events()}

@@ -19,8 +19,6 @@ Handlers must be idempotent on the effect's key (Zendesk `external_id`, a stored
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,6 +26,7 @@ from typing import Any, Callable, Protocol
 
 from bot.faults import checkpoint
 from bot.store import Store
+from bot.workers import gone, worker_id
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +102,7 @@ class Outbox:
         self.on_recovered = on_recovered  # a flagged effect finally went through
         self.handlers: dict[str, Handler] = {}
         self.keep_trying: set[str] = set()
-        self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        self.worker = worker_id()
 
     def register(self, kind: str, handler: Handler, *, keep_trying: bool = False) -> None:
         """`keep_trying`: after `max_attempts`, flag the case but do not give up (see the module doc)."""
@@ -123,16 +122,12 @@ class Outbox:
         """On start: effects leased by a process of this host that is gone (killed, crashed) become
         claimable now rather than when their lease runs out, so a restart resumes the work at once.
 
-        Only this host's workers are judged (their processes can be seen); a worker id naming this
-        very process is a previous life of it (a container restarted with the same pid)."""
-        host, _, _ = self.worker.rpartition(":")
+        Only this host's workers are judged (bot.workers.gone)."""
         now = self.clock().isoformat()
         released = 0
         for doc in self.pending():
             owner = doc.get("lease_worker") or ""
-            if not doc.get("lease_until") or doc["lease_until"] < now or owner.rpartition(":")[0] != host:
-                continue
-            if owner != self.worker and _process_alive(owner.rpartition(":")[2]):
+            if not doc.get("lease_until") or doc["lease_until"] < now or not gone(owner):
                 continue
 
             def release(current: dict[str, Any] | None, owner: str = owner) -> dict[str, Any] | None:
@@ -260,15 +255,3 @@ class Outbox:
             return change(doc) if doc is not None else None
 
         return self.store.update(COLLECTION, key, apply)
-
-
-def _process_alive(pid: str) -> bool:
-    if not pid.isdigit():
-        return True  # not a worker id we made: leave it to its lease
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -197,8 +197,10 @@ def build_service(config: Config, now: Callable[[], datetime] = utcnow,
 
     outbox.on_failure = flag_failed_effect
     outbox.on_recovered = resolve_recovered_effect
-    # a restart after a crash: mend the audit file and resume the effects its dead processes held
+    # a restart after a crash: mend the audit file, write the events this host's dead processes left
+    # parked (before anything newer about their cases), and resume the effects they held
     audit.recover()
+    cases.flush_orphaned_audit()
     outbox.release_dead_leases()
     service.add_job("audit.flush", lambda: cases.flush_pending_audit(older_than=AUDIT_FLUSH_AFTER), seconds=60,
                     single=True)

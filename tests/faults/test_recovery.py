@@ -239,3 +239,37 @@ def test_killed_between_a_failed_gathering_and_its_flag_the_restart_raises_it(tm
     flags = service.cases.get(case.id).flags
     assert [f.code for f in flags] == ["sources_failed"] and "shop_db" in flags[0].detail
     service.close()
+
+
+OPENER = """
+import sys
+from datetime import datetime, timezone
+from bot.config import load_config
+from bot.models import Person
+from bot.service import build_service
+config = load_config(None, environ={}, overrides={"service": {"data_dir": sys.argv[1]}})
+service = build_service(config, integrations=[])
+service.cases.open(received_at=datetime(2026, 3, 2, 9, tzinfo=timezone.utc), rights=["access"], language="en",
+                   channel="desk", requester=Person(email="bob@shop.example"))
+"""
+
+
+def test_an_audit_event_parked_by_a_killed_process_is_written_when_the_service_starts(tmp_path):
+    """Not two minutes later by the periodic flush, after newer events of the same case."""
+    from bot.config import load_config
+    from bot.service import build_service
+
+    data = tmp_path / "data"
+    killed_at("store.case_committed:1", OPENER, str(data))
+    store = open_store("", data)
+    assert len(store.find("audit_pending")) == 1 and store.count("cases") == 1
+    store.close()
+    service = build_service(load_config(None, environ={}, overrides={"service": {"data_dir": str(data)}}),
+                            now=lambda: AT, integrations=[])
+    try:
+        assert service.store.find("audit_pending") == []
+        (case,) = service.cases.all()
+        service.cases.transition(case.id, "verify", "agent:test")
+        assert [e["action"] for e in service.audit.events(case.id)] == ["open", "verify"]
+    finally:
+        service.close()
