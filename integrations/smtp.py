@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import smtplib
 import socket
 import ssl
@@ -34,6 +35,7 @@ from integrations.base import Mailer, OutgoingMail
 log = logging.getLogger(__name__)
 
 SENT_MAIL_DIR = "sent-mail"
+_ADDRESS_RE = re.compile(r"[^\s<>\"'(),;:]+@[^\s<>\"'(),;:]+")
 AUTO_SUBMITTED_VALUES = ("auto-generated", "auto-replied")
 
 
@@ -143,7 +145,9 @@ def smtp_outcome(exc: BaseException) -> Exception:
     if isinstance(exc, smtplib.SMTPResponseException):
         if 400 <= exc.smtp_code < 500:
             return RetryLater(f"SMTP {exc.smtp_code}")
-        return PermanentFailure(f"SMTP {exc.smtp_code}: {exc.smtp_error[:200]!r}")
+        # the server's words help (spam, size, policy) but often quote the recipient: that goes (logs, flags)
+        said = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+        return PermanentFailure(f"SMTP {exc.smtp_code}: {_ADDRESS_RE.sub('<address>', said)[:200]!r}")
     if isinstance(exc, ssl.SSLCertVerificationError):
         return RetryLater(f"SMTP server certificate not trusted: {exc.verify_message}", 300)
     if isinstance(exc, (smtplib.SMTPException, OSError, socket.timeout)):

@@ -116,3 +116,14 @@ def test_mail_effect_with_a_vault_attachment_and_a_bad_header_fails_for_good(tmp
         assert any(f.code == "effect_failed:mail.send" for f in service.cases.get(case.id).flags)
     finally:
         service.close()
+
+
+def test_a_refusal_quoting_the_recipient_is_reported_without_the_address():
+    """The reason ends up in the logs and on the case's flag: the server's words stay, the address goes."""
+    import smtplib
+
+    from integrations.smtp import smtp_outcome
+
+    outcome = smtp_outcome(smtplib.SMTPDataError(554, b"5.7.1 <camille.martin@example.fr>: message refused as spam"))
+    assert isinstance(outcome, PermanentFailure)
+    assert str(outcome) == "SMTP 554: '5.7.1 <<address>>: message refused as spam'"
