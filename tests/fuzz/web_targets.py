@@ -87,7 +87,8 @@ class SlackTarget(ServiceTarget):
         cases = service.cases
         case = cases.open(received_at=RECEIVED, rights=["access"], language="fr", channel="desk",
                           requester=Person(email="jeanne.martin@example.fr", name="Jeanne Martin"))
-        case = cases.transition(case.id, "verify", "agent:fuzz")
+        case = cases.transition(case.id, "verify", "agent:fuzz",
+                                mutate=lambda c: c.verification.update(verified=True, method="email_code"))
         case = cases.transition(case.id, "start_gathering", "system")
 
         def keep(c: Any) -> None:
