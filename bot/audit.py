@@ -8,10 +8,10 @@ chain is an HMAC, so someone who can edit the file cannot recompute it either.
 Events carry ids and states only (no names, no addresses): the trail outlives the data it
 describes, and erasure must not have to rewrite it.
 
-A crash in the middle of an append (after the line, before the head; or in the middle of the line)
-is repaired by the next writer and by `recover()` at start, under the file lock: a complete line that follows the head in the
-chain is adopted, an unfinished one is cut off (no append that returned is ever lost). Anything
-else past the head is left alone for `verify` to report.
+A crash in the middle of an append (after its lines, before the head; or in the middle of a line)
+is repaired by the next writer and by `recover()` at start, under the file lock: complete lines
+that follow the head in the chain are adopted, an unfinished one is cut off (no append that
+returned is ever lost). Anything else past the head is left alone for `verify` to report.
 """
 from __future__ import annotations
 

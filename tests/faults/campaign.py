@@ -9,8 +9,8 @@ passed, which bounds n. A pair is used once per campaign; a drawn pair that the 
 is put back and not counted as tried.
 
 The servers live in this process for the whole campaign: Dovecot, the SMTP sink (spooling what it
-accepts for the runner's requester), the fake Slack, the fake Zendesk (`helpdesk`); with `postgres`, each round's store is its own
-PostgreSQL database (dropped at the end).
+accepts for the runner's requester), the fake Slack, the fake Zendesk (`helpdesk`); with `postgres`,
+each round's store is its own PostgreSQL database (dropped at the end).
 """
 from __future__ import annotations
 
