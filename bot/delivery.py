@@ -307,10 +307,7 @@ def _at(value: str) -> datetime:
 
 
 def deliveries_of(service: Service) -> Deliveries:
-    deliveries = service.component("deliveries")
-    if deliveries is None:
-        deliveries = service.components["deliveries"] = Deliveries(service)
-    return deliveries
+    return service.shared("deliveries", lambda: Deliveries(service))
 
 
 def setup(service: Service) -> None:

@@ -226,10 +226,7 @@ def _kind(vault_path: str) -> str:
 
 
 def review_of(service: Service) -> IdentityReview:
-    review = service.component("identity_review")
-    if review is None:
-        review = service.components["identity_review"] = IdentityReview(service, verifier_of(service))
-    return review
+    return service.shared("identity_review", lambda: IdentityReview(service, verifier_of(service)))
 
 
 def rejection_planner(service: Service):

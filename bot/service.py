@@ -85,6 +85,12 @@ class Service:
     def component(self, name: str) -> Any:
         return self.components.get(name)
 
+    def shared(self, name: str, build: Callable[[], Any]) -> Any:
+        """The one `name` component, built on first use (parts that need each other ask for it here)."""
+        if self.components.get(name) is None:
+            self.components[name] = build()
+        return self.components[name]
+
     def add_job(self, job_id: str, func: Callable[[], Any], seconds: float, *, single: bool = False) -> None:
         """`single`: never run by two instances at once (a purge); leave it off for work whose items
         are claimed one by one (the outbox), so that every instance helps."""

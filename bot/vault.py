@@ -155,7 +155,4 @@ def vault_of(service) -> Vault:
     """The service's one vault (`service.components["vault"]`, set up by `bot.service.build_service`),
     with the key from `[service] vault_key` (environment: DSARBOT_SERVICE__VAULT_KEY) or else
     `<data_dir>/vault.key`."""
-    vault = service.components.get("vault")
-    if vault is None:  # a service assembled by hand (tests)
-        vault = service.components["vault"] = Vault(service.data_dir, service.config.service.vault_key)
-    return vault
+    return service.shared("vault", lambda: Vault(service.data_dir, service.config.service.vault_key))

@@ -30,6 +30,7 @@ from bot.outbox import Effect, PermanentFailure
 from bot.secret_mail import send_secret_mail
 from bot.service import Service, secret_key
 from bot.throttle import Throttle
+from integrations.base import OnFileContact
 
 log = logging.getLogger(__name__)
 
@@ -367,22 +368,12 @@ def _contact_docs(contacts: Iterable[Any]) -> list[dict[str, Any]]:
     return docs
 
 
-@dataclass(frozen=True)
-class _Contact:
-    email: str
-    source: str
-    matched_on: str
-
-
-def contacts_as_objects(docs: list[dict[str, Any]]) -> list[_Contact]:
-    return [_Contact(d["email"], d["source"], d["matched_on"]) for d in docs]
+def contacts_as_objects(docs: list[dict[str, Any]]) -> list[OnFileContact]:
+    return [OnFileContact(d["email"], d["source"], d["matched_on"]) for d in docs]
 
 
 def verifier_of(service: Service) -> Verifier:
-    verifier = service.component("verifier")
-    if verifier is None:
-        verifier = service.components["verifier"] = Verifier(service)
-    return verifier
+    return service.shared("verifier", lambda: Verifier(service))
 
 
 def setup(service: Service) -> None:
